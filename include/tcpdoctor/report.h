@@ -1,0 +1,40 @@
+/* report.h - output formats: the connection table (table, NDJSON, TSV). */
+#ifndef TCPDOCTOR_REPORT_H
+#define TCPDOCTOR_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tcpdoctor/flow.h"
+
+enum rep_conn_format {
+    REP_CONN_TABLE,     /* aligned columns for people */
+    REP_CONN_NDJSON,    /* one JSON object per incarnation */
+    REP_CONN_TSV        /* header line, then tab-separated rows */
+};
+
+typedef struct rep_conn_writer rep_conn_writer;
+
+/* Writer on out (borrowed).  t0_ns: time the table's "start" column is
+ * relative to (the first frame).  NULL on allocation failure. */
+rep_conn_writer *rep_conn_writer_new(FILE *out, enum rep_conn_format fmt);
+
+/* Time origin for the table's relative times: set before the first row. */
+void rep_conn_writer_set_origin(rep_conn_writer *w, int64_t t0_ns);
+
+/* Write one incarnation (usable directly as a flow_sink_fn with ctx = w). */
+void rep_conn_write(void *w, const flow_conn *c);
+
+/* Rows written so far. */
+uint64_t rep_conn_rows(const rep_conn_writer *w);
+
+void rep_conn_writer_free(rep_conn_writer *w);
+
+/* JSON string escaping into out (RFC 8259 7). */
+void rep_json_string(FILE *out, const char *s);
+
+/* Seconds since the epoch with 6 decimals (a JSON number). */
+void rep_json_time(FILE *out, int64_t ts_ns);
+
+#endif

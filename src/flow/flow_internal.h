@@ -1,0 +1,78 @@
+/* flow_internal.h - private to src/flow: the table entry and the incarnation tracker. */
+#ifndef TCPDOCTOR_FLOW_INTERNAL_H
+#define TCPDOCTOR_FLOW_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tcpdoctor/flow.h"
+
+/* Sequence-space comparisons, RFC 9293 3.4 (modulo 2^32). */
+static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+
+/*
+ * Endpoint states as Zeek's TCP analyzer names them (analyzer/protocol/tcp,
+ * TCP_Endpoint.h): conn_state is derived from the pair, the same way Zeek's
+ * base/protocols/conn/main.zeek does, so our table can be checked against
+ * Zeek's conn.log.
+ */
+enum ep_state {
+    EP_INACTIVE,
+    EP_SYN_SENT,
+    EP_SYN_ACK_SENT,
+    EP_PARTIAL,
+    EP_ESTABLISHED,
+    EP_CLOSED,
+    EP_RESET
+};
+
+/* Per-direction bookkeeping that is not part of the public record. */
+typedef struct ep_track {
+    enum ep_state state;
+    bool     any;               /* sent at least one packet */
+    bool     hist_a;            /* history letters recorded once */
+    bool     hist_d;
+    bool     hist_i;
+    bool     hist_q;
+    uint32_t last_syn_seq;      /* for repeated s/h/f/r letters */
+    uint32_t last_fin_seq;
+    uint32_t last_rst_seq;
+    bool     syn_letter, fin_letter, rst_letter;
+    uint32_t retrans_n, gap_n, zero_n; /* log10-scaled letters: next threshold */
+    uint32_t retrans_next, gap_next, zero_next;
+} ep_track;
+
+/* The live incarnation of a 4-tuple, with the tracker state. */
+typedef struct flow_live {
+    flow_conn conn;
+    bool     client_is_a;       /* client is the key's first endpoint */
+    bool     closed;            /* FIN both ways, or an RST that stood */
+    ep_track trk[2];            /* [0] client, [1] server */
+    uint8_t  hist_len;
+    uint32_t hist_dropped;
+} flow_live;
+
+/* Start a new incarnation from packet v; sender_is_client tells the role. */
+void flow_live_begin(flow_live *l, const pkt_view *v, bool sender_is_client,
+                     bool roles_inferred, uint32_t incarnation);
+
+/* Account packet v, sent by the client when from_client is true. */
+void flow_live_packet(flow_live *l, const pkt_view *v, bool from_client);
+
+/* Account a non-first IP fragment that belongs to this incarnation. */
+void flow_live_fragment(flow_live *l, const pkt_view *v, bool from_client);
+
+/* Fill conn.state and close the history string before the record is written. */
+void flow_live_finish(flow_live *l, enum flow_end why);
+
+/*
+ * Decide whether a SYN or SYN-ACK on an existing 4-tuple begins a new
+ * incarnation (see flow_conn.c for the rules and their sources).
+ */
+bool flow_live_is_new(const flow_live *l, const pkt_view *v, bool from_client);
+
+/* Role of the sender of the first packet when no SYN says it. */
+bool flow_guess_sender_is_client(const pkt_view *v);
+
+#endif

@@ -1,0 +1,499 @@
+/* flow_table.c - the 4-tuple table: seeded hash, capacity, expiry and eviction on packet time. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flow/flow_internal.h"
+
+/*
+ * How it works.  Entries live in chunks of a pool (never moved, so indices
+ * are stable) and are found through a chained hash on the canonical 4-tuple
+ * (the lower (address, port) first; VLAN ids are not part of the key, as in
+ * Wireshark's tcp.stream and Zeek's default).  The hash is keyed with a
+ * random seed per table so that a crafted capture cannot pile its flows
+ * into one chain.
+ *
+ * Every entry is on one of two lists, each ordered by its last packet time:
+ * open entries and closed entries (FIN both ways, or RST).  A closed entry
+ * is kept for linger_ns after its last packet, because a SYN reusing the
+ * 4-tuple within the closer's TIME_WAIT is what tcpdoctor is for; then its
+ * record is written and the entry freed.  Open entries leave only at the end
+ * of input, or when the table is full: then the entry with the oldest last
+ * packet of the two list heads is written (end reason "evicted") and reused.
+ * Time is packet time, never the wall clock, so a replay gives the same
+ * table.
+ *
+ * Limits: a packet older than its predecessor (merged files with skew)
+ * counts as a time regression; lists stay ordered by arrival, which is
+ * what expiry needs.  Records are written when they end, so output order is
+ * end order, and at the end of input the remaining ones oldest first.
+ */
+
+#define NIL UINT32_MAX
+#define CHUNK_SHIFT 12
+#define CHUNK_SIZE (1u << CHUNK_SHIFT)
+#define FRAG_SLOTS 4096         /* recent first fragments, direct-mapped */
+
+typedef struct flow_key {
+    pkt_addr a;
+    pkt_addr b;
+    uint16_t pa;
+    uint16_t pb;
+} flow_key;
+
+typedef struct flow_entry {
+    flow_key key;
+    uint32_t hash;
+    uint32_t chain;             /* next entry in the bucket */
+    uint32_t prev, next;        /* list links */
+    uint32_t gen;               /* bumped when the slot is reused */
+    uint32_t incarnations;      /* lives of this 4-tuple so far */
+    bool     on_closed;
+    bool     in_use;
+    flow_live live;
+} flow_entry;
+
+typedef struct flow_list {
+    uint32_t head, tail;
+} flow_list;
+
+typedef struct frag_slot {
+    pkt_addr src, dst;
+    uint32_t id;
+    uint32_t entry;
+    uint32_t gen;
+    bool     from_a;
+    bool     used;
+} frag_slot;
+
+struct flow_table {
+    flow_config cfg;
+    uint64_t seed;
+    flow_entry **chunks;
+    uint32_t nchunks;
+    uint32_t allocated;         /* slots handed out from chunks */
+    uint32_t free_head;         /* free list through .chain */
+    uint32_t count;
+    uint32_t *buckets;
+    uint32_t mask;
+    flow_list open, closed;
+    int64_t  last_ts;
+    frag_slot *frags;
+    flow_stats st;
+};
+
+static inline flow_entry *E(const flow_table *t, uint32_t i)
+{
+    return &t->chunks[i >> CHUNK_SHIFT][i & (CHUNK_SIZE - 1)];
+}
+
+/* 64-bit finaliser of MurmurHash3 (fmix64): every input bit affects every
+ * output bit.  Portable C11, no 128-bit arithmetic. */
+static inline uint64_t fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t w)
+{
+    return fmix64(h ^ w) * 0x9e3779b97f4a7c15ULL;
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Seeded hash of the canonical key: the seed is secret and random per
+ * table, so chains cannot be predicted from outside. */
+static uint32_t key_hash(const flow_table *t, const flow_key *k)
+{
+    uint64_t h = t->seed;
+    h = mix(h, load64(k->a.b));
+    h = mix(h, load64(k->a.b + 8));
+    h = mix(h, load64(k->b.b));
+    h = mix(h, load64(k->b.b + 8));
+    h = fmix64(h ^ ((uint64_t)k->pa << 16 | k->pb));
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static inline bool key_eq(const flow_key *x, const flow_key *y)
+{
+    return x->pa == y->pa && x->pb == y->pb &&
+           memcmp(x->a.b, y->a.b, 16) == 0 && memcmp(x->b.b, y->b.b, 16) == 0;
+}
+
+/* Canonical key: the lower (address, port) first.  Returns true when the
+ * packet's source is the key's first endpoint. */
+static bool make_key(const pkt_view *v, flow_key *k)
+{
+    int c = memcmp(v->src.b, v->dst.b, 16);
+    bool src_first = c < 0 || (c == 0 && v->sport <= v->dport);
+    if (src_first) {
+        k->a = v->src; k->pa = v->sport;
+        k->b = v->dst; k->pb = v->dport;
+    } else {
+        k->a = v->dst; k->pa = v->dport;
+        k->b = v->src; k->pb = v->sport;
+    }
+    return src_first;
+}
+
+static void list_remove(flow_table *t, flow_list *l, uint32_t i)
+{
+    flow_entry *e = E(t, i);
+    if (e->prev != NIL) E(t, e->prev)->next = e->next; else l->head = e->next;
+    if (e->next != NIL) E(t, e->next)->prev = e->prev; else l->tail = e->prev;
+    e->prev = e->next = NIL;
+}
+
+static void list_append(flow_table *t, flow_list *l, uint32_t i)
+{
+    flow_entry *e = E(t, i);
+    e->next = NIL;
+    e->prev = l->tail;
+    if (l->tail != NIL) E(t, l->tail)->next = i; else l->head = i;
+    l->tail = i;
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t s = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f != NULL) {
+        if (fread(&s, sizeof s, 1, f) != 1)
+            s = 0;
+        fclose(f);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return s ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+}
+
+flow_table *flow_table_new(const flow_config *cfg, char *errbuf, size_t errlen)
+{
+    flow_table *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        goto out_nomem;
+    t->cfg = *cfg;
+    if (t->cfg.capacity == 0)
+        t->cfg.capacity = FLOW_DEFAULT_CAPACITY;
+    if (t->cfg.capacity > (1u << 30))
+        t->cfg.capacity = 1u << 30;
+    if (t->cfg.linger_ns <= 0)
+        t->cfg.linger_ns = FLOW_DEFAULT_LINGER_NS;
+    t->seed = cfg->hash_seed ? cfg->hash_seed : random_seed();
+    uint32_t nb = 1024;
+    while (nb < t->cfg.capacity)
+        nb <<= 1;
+    t->mask = nb - 1;
+    t->nchunks = (t->cfg.capacity + CHUNK_SIZE - 1) / CHUNK_SIZE;
+    t->buckets = malloc((size_t)nb * sizeof *t->buckets);
+    t->chunks = calloc(t->nchunks, sizeof *t->chunks);
+    t->frags = calloc(FRAG_SLOTS, sizeof *t->frags);
+    if (t->buckets == NULL || t->chunks == NULL || t->frags == NULL)
+        goto out_free;
+    memset(t->buckets, 0xff, (size_t)nb * sizeof *t->buckets);
+    t->free_head = NIL;
+    t->open.head = t->open.tail = NIL;
+    t->closed.head = t->closed.tail = NIL;
+    return t;
+
+out_free:
+    flow_table_free(t);
+out_nomem:
+    if (errbuf != NULL && errlen > 0)
+        snprintf(errbuf, errlen, "out of memory for a table of %u flows",
+                 cfg->capacity ? cfg->capacity : FLOW_DEFAULT_CAPACITY);
+    return NULL;
+}
+
+void flow_table_free(flow_table *t)
+{
+    if (t == NULL)
+        return;
+    if (t->chunks != NULL)
+        for (uint32_t i = 0; i < t->nchunks; i++)
+            free(t->chunks[i]);
+    free(t->chunks);
+    free(t->buckets);
+    free(t->frags);
+    free(t);
+}
+
+static void emit(flow_table *t, flow_entry *e, enum flow_end why)
+{
+    flow_live_finish(&e->live, why);
+    t->st.incarnations++;
+    if (t->cfg.sink != NULL)
+        t->cfg.sink(t->cfg.sink_ctx, &e->live.conn);
+}
+
+/* Write the entry's record, unlink it and put the slot on the free list. */
+static void retire(flow_table *t, uint32_t i, enum flow_end why)
+{
+    flow_entry *e = E(t, i);
+    emit(t, e, why);
+    list_remove(t, e->on_closed ? &t->closed : &t->open, i);
+    uint32_t *pp = &t->buckets[e->hash & t->mask];
+    while (*pp != i)
+        pp = &E(t, *pp)->chain;
+    *pp = e->chain;
+    e->in_use = false;
+    e->gen++;
+    e->chain = t->free_head;
+    t->free_head = i;
+    t->count--;
+}
+
+static void expire(flow_table *t, int64_t now)
+{
+    while (t->closed.head != NIL) {
+        flow_entry *e = E(t, t->closed.head);
+        if (now - e->live.conn.last_ts <= t->cfg.linger_ns)
+            break;
+        t->st.expirations++;
+        retire(t, t->closed.head, FLOW_END_EXPIRED);
+    }
+}
+
+static uint32_t slot_alloc(flow_table *t)
+{
+    if (t->free_head != NIL) {
+        uint32_t i = t->free_head;
+        t->free_head = E(t, i)->chain;
+        return i;
+    }
+    if (t->allocated >= t->cfg.capacity)
+        return NIL;
+    uint32_t c = t->allocated >> CHUNK_SHIFT;
+    if (t->chunks[c] == NULL) {
+        t->chunks[c] = calloc(CHUNK_SIZE, sizeof(flow_entry));
+        if (t->chunks[c] == NULL)
+            return NIL;
+    }
+    return t->allocated++;
+}
+
+/* Oldest entry by last packet among the two list heads. */
+static uint32_t oldest(const flow_table *t)
+{
+    uint32_t o = t->open.head, c = t->closed.head;
+    if (o == NIL) return c;
+    if (c == NIL) return o;
+    return E(t, c)->live.conn.last_ts <= E(t, o)->live.conn.last_ts ? c : o;
+}
+
+static uint32_t insert(flow_table *t, const flow_key *k, uint32_t h)
+{
+    uint32_t i = slot_alloc(t);
+    if (i == NIL) {
+        uint32_t victim = oldest(t);
+        if (victim == NIL)
+            return NIL;
+        t->st.evictions++;
+        retire(t, victim, FLOW_END_EVICTED);
+        i = slot_alloc(t);
+        if (i == NIL)
+            return NIL;
+    }
+    flow_entry *e = E(t, i);
+    e->key = *k;
+    e->hash = h;
+    e->incarnations = 0;
+    e->in_use = true;
+    e->on_closed = false;
+    e->chain = t->buckets[h & t->mask];
+    t->buckets[h & t->mask] = i;
+    list_append(t, &t->open, i);
+    t->count++;
+    if (t->count > t->st.tuples_peak)
+        t->st.tuples_peak = t->count;
+    return i;
+}
+
+static uint32_t lookup(const flow_table *t, const flow_key *k, uint32_t h)
+{
+    for (uint32_t i = t->buckets[h & t->mask]; i != NIL; i = E(t, i)->chain) {
+        const flow_entry *e = E(t, i);
+        if (e->hash == h && key_eq(&e->key, k))
+            return i;
+    }
+    return NIL;
+}
+
+/* Move to the tail of the list its state says (ordered by last packet). */
+static void touch(flow_table *t, uint32_t i)
+{
+    flow_entry *e = E(t, i);
+    list_remove(t, e->on_closed ? &t->closed : &t->open, i);
+    e->on_closed = e->live.closed;
+    list_append(t, e->on_closed ? &t->closed : &t->open, i);
+}
+
+static frag_slot *frag_slot_for(flow_table *t, const pkt_addr *src, const pkt_addr *dst,
+                                uint32_t id)
+{
+    uint32_t h = (uint32_t)mix(mix(t->seed, load64(src->b + 8)), load64(dst->b + 8) ^ id);
+    return &t->frags[h & (FRAG_SLOTS - 1)];
+}
+
+static void frag_remember(flow_table *t, const pkt_view *v, uint32_t i, bool from_a)
+{
+    frag_slot *s = frag_slot_for(t, &v->src, &v->dst, v->frag_id);
+    s->src = v->src;
+    s->dst = v->dst;
+    s->id = v->frag_id;
+    s->entry = i;
+    s->gen = E(t, i)->gen;
+    s->from_a = from_a;
+    s->used = true;
+}
+
+static void fragment(flow_table *t, const pkt_view *v)
+{
+    t->st.fragments++;
+    frag_slot *s = frag_slot_for(t, &v->src, &v->dst, v->frag_id);
+    if (!s->used || s->id != v->frag_id || memcmp(s->src.b, v->src.b, 16) != 0 ||
+        memcmp(s->dst.b, v->dst.b, 16) != 0 || !E(t, s->entry)->in_use ||
+        E(t, s->entry)->gen != s->gen) {
+        t->st.fragments_unmatched++;
+        return;
+    }
+    flow_entry *e = E(t, s->entry);
+    flow_live_fragment(&e->live, v, s->from_a == e->live.client_is_a);
+    touch(t, s->entry);
+}
+
+void flow_table_packet(flow_table *t, const pkt_view *v)
+{
+    if (v->ts_ns < t->last_ts)
+        t->st.time_regressions++;
+    else
+        t->last_ts = v->ts_ns;
+    expire(t, t->last_ts);
+
+    if (!v->has_tcp) {
+        if (v->is_fragment)
+            fragment(t, v);
+        return;
+    }
+    t->st.packets++;
+    flow_key k;
+    bool from_a = make_key(v, &k);
+    uint32_t h = key_hash(t, &k);
+    uint32_t i = lookup(t, &k, h);
+    flow_entry *e;
+    if (i == NIL) {
+        i = insert(t, &k, h);
+        if (i == NIL)
+            return;     /* cannot happen with capacity >= 1; counted nowhere */
+        e = E(t, i);
+        bool sender_client = flow_guess_sender_is_client(v);
+        bool inferred = !(v->flags & PKT_TCP_SYN) || (v->flags & PKT_TCP_RST) != 0;
+        flow_live_begin(&e->live, v, sender_client, inferred, ++e->incarnations);
+        e->live.client_is_a = sender_client == from_a;
+    } else {
+        e = E(t, i);
+        bool from_client = from_a == e->live.client_is_a;
+        if (flow_live_is_new(&e->live, v, from_client)) {
+            emit(t, e, FLOW_END_REUSED);
+            bool sender_client = (v->flags & PKT_TCP_ACK) == 0;  /* SYN: client; SYN-ACK: server */
+            flow_live_begin(&e->live, v, sender_client, false, ++e->incarnations);
+            e->live.client_is_a = sender_client == from_a;
+        }
+    }
+    flow_live_packet(&e->live, v, from_a == e->live.client_is_a);
+    if (v->is_fragment)
+        frag_remember(t, v, i, from_a);
+    touch(t, i);
+}
+
+/* Records still held, oldest first by first packet. */
+static int cmp_first(const void *x, const void *y)
+{
+    const flow_entry *a = *(flow_entry *const *)x, *b = *(flow_entry *const *)y;
+    if (a->live.conn.first_packet != b->live.conn.first_packet)
+        return a->live.conn.first_packet < b->live.conn.first_packet ? -1 : 1;
+    return 0;
+}
+
+void flow_table_flush(flow_table *t)
+{
+    if (t->count == 0)
+        return;
+    flow_entry **v = malloc((size_t)t->count * sizeof *v);
+    if (v == NULL) {
+        /* No room to sort: write in list order rather than lose records. */
+        while (t->open.head != NIL)
+            retire(t, t->open.head, FLOW_END_EOF);
+        while (t->closed.head != NIL)
+            retire(t, t->closed.head, FLOW_END_EOF);
+        return;
+    }
+    size_t n = 0;
+    for (uint32_t i = t->open.head; i != NIL; i = E(t, i)->next)
+        v[n++] = E(t, i);
+    for (uint32_t i = t->closed.head; i != NIL; i = E(t, i)->next)
+        v[n++] = E(t, i);
+    qsort(v, n, sizeof *v, cmp_first);
+    for (size_t j = 0; j < n; j++)
+        emit(t, v[j], FLOW_END_EOF);
+    free(v);
+    /* reset the table to empty */
+    for (uint32_t i = 0; i <= t->mask; i++)
+        t->buckets[i] = NIL;
+    for (uint32_t i = 0; i < t->allocated; i++)
+        E(t, i)->in_use = false;
+    t->allocated = 0;
+    t->free_head = NIL;
+    t->count = 0;
+    t->open.head = t->open.tail = t->closed.head = t->closed.tail = NIL;
+}
+
+void flow_table_stats(const flow_table *t, flow_stats *out)
+{
+    *out = t->st;
+}
+
+const char *flow_handshake_name(enum flow_handshake h)
+{
+    switch (h) {
+    case FLOW_HS_NONE: return "none";
+    case FLOW_HS_SYNACK: return "syn-ack";
+    case FLOW_HS_RST: return "rst";
+    case FLOW_HS_ACK_ONLY: return "ack-only";
+    case FLOW_HS_NOT_SEEN: return "not-seen";
+    }
+    return "?";
+}
+
+const char *flow_side_name(enum flow_side s)
+{
+    switch (s) {
+    case FLOW_SIDE_NONE: return "none";
+    case FLOW_SIDE_CLIENT: return "client";
+    case FLOW_SIDE_SERVER: return "server";
+    }
+    return "?";
+}
+
+const char *flow_end_name(enum flow_end e)
+{
+    switch (e) {
+    case FLOW_END_REUSED: return "reused";
+    case FLOW_END_EXPIRED: return "expired";
+    case FLOW_END_EVICTED: return "evicted";
+    case FLOW_END_EOF: return "end-of-input";
+    }
+    return "?";
+}
