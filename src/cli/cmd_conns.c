@@ -51,15 +51,32 @@ int cmd_conns(int argc, char **argv)
     const char *outpath = NULL;
     unsigned long long max_flows = 0, linger_s = 0;
     bool quiet = false;
-    int i = 1;
-    for (; i < argc; i++) {
+    /* Options may stand before or after the files, but not inside the BPF
+       expression: the first word that is neither an option nor an existing
+       file starts the filter (tcpdump style), and "--" ends the options. */
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (pos == NULL) {
+        fprintf(stderr, "tcpdoctor: out of memory\n");
+        return 2;
+    }
+    int npos = 0;
+    bool in_filter = false;
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (a[0] != '-' || strcmp(a, "-") == 0)
-            break;
-        if (strcmp(a, "--") == 0)
-            break;
+        if (in_filter || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (!in_filter && npos > 0 && !pipe_is_input(a))
+                in_filter = true;
+            pos[npos++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            pos[npos++] = argv[i];
+            in_filter = true;
+            continue;
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             conns_usage(stdout);
+            free(pos);
             return 0;
         }
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -68,7 +85,7 @@ int cmd_conns(int argc, char **argv)
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "tcpdoctor: conns: %s needs a value\n", a);
-            return 2;
+            goto out_usage;
         }
         const char *val = argv[++i];
         if (strcmp(a, "--format") == 0) {
@@ -77,32 +94,31 @@ int cmd_conns(int argc, char **argv)
             else if (strcmp(val, "tsv") == 0) fmt = REP_CONN_TSV;
             else {
                 fprintf(stderr, "tcpdoctor: conns: --format: \"%s\" is not table, ndjson or tsv\n", val);
-                return 2;
+                goto out_usage;
             }
         } else if (strcmp(a, "-o") == 0) {
             outpath = val;
         } else if (strcmp(a, "--max-flows") == 0) {
-            if (cli_parse_u64(a, val, 1u << 30, &max_flows) != 0 || max_flows == 0) {
-                if (max_flows == 0)
-                    fprintf(stderr, "tcpdoctor: --max-flows: must be at least 1\n");
-                return 2;
+            if (cli_parse_u64(a, val, 1u << 30, &max_flows) != 0)
+                goto out_usage;
+            if (max_flows == 0) {
+                fprintf(stderr, "tcpdoctor: --max-flows: must be at least 1\n");
+                goto out_usage;
             }
         } else if (strcmp(a, "--linger") == 0) {
             if (cli_parse_u64(a, val, 86400, &linger_s) != 0)
-                return 2;
+                goto out_usage;
         } else {
             fprintf(stderr, "tcpdoctor: conns: unknown option %s (try tcpdoctor conns --help)\n", a);
-            return 2;
+            goto out_usage;
         }
     }
-    if (i < argc && strcmp(argv[i], "--") == 0)
-        i++;
 
     const char **files;
     size_t nfiles;
     char *bpf;
-    if (pipe_split_args(argc - i, argv + i, &files, &nfiles, &bpf) != 0)
-        return 2;
+    if (pipe_split_args(npos, pos, &files, &nfiles, &bpf) != 0)
+        goto out_usage;
 
     int rc = 2;
     FILE *out = stdout;
@@ -136,7 +152,7 @@ int cmd_conns(int argc, char **argv)
         perror(outpath ? outpath : "standard output");
         rc = 2;
     }
-    if (!quiet)
+    if (!quiet && st.opened)
         pipe_print_stats(stderr, &st);
     rep_conn_writer_free(w);
 out_file:
@@ -145,5 +161,9 @@ out_file:
 out_args:
     free(files);
     free(bpf);
+    free(pos);
     return rc;
+out_usage:
+    free(pos);
+    return 2;
 }

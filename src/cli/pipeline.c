@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static bool exists(const char *path)
+bool pipe_is_input(const char *path)
 {
     struct stat st;
     return strcmp(path, "-") == 0 || stat(path, &st) == 0;
@@ -41,7 +41,7 @@ int pipe_split_args(int argc, char **argv, const char ***files, size_t *nfiles, 
             i++;
             break;
         }
-        if (!exists(argv[i])) {
+        if (!pipe_is_input(argv[i])) {
             if (n == 0 || looks_like_capture(argv[i])) {
                 fprintf(stderr, "tcpdoctor: %s: %s\n", argv[i], strerror(ENOENT));
                 free(f);
@@ -126,6 +126,7 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
         cap_close(r);
         return 2;
     }
+    st->opened = true;
     flow_config fc = {
         .capacity = o->max_flows,
         .linger_ns = o->linger_ns,

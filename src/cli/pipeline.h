@@ -37,6 +37,7 @@ typedef struct pipe_stats {
     int      unsupported_dlt_first;
     uint64_t anomalies[PKT_AN_COUNT];
     uint64_t input_errors;      /* files that failed while reading */
+    bool     opened;            /* every input opened: the figures mean something */
     int64_t  first_ts, last_ts;
     flow_stats flow;
 } pipe_stats;
@@ -49,6 +50,9 @@ int pipe_run(const pipe_opts *o, pipe_stats *st);
 
 /* Print the statistics summary (frames, kinds, anomalies, table) to out. */
 void pipe_print_stats(FILE *out, const pipe_stats *st);
+
+/* True when path is "-" or names an existing file system object. */
+bool pipe_is_input(const char *path);
 
 /* Split "FILE... [BPF words]" (tcpdump style) into files and a filter
  * string (malloc'd, caller frees; NULL when there is none).  Words are files
