@@ -15,15 +15,24 @@
  * random seed per table so that a crafted capture cannot pile its flows
  * into one chain.
  *
- * Every entry is on one of two lists, each ordered by its last packet time:
- * open entries and closed entries (FIN both ways, or RST).  A closed entry
- * is kept for linger_ns after its last packet, because a SYN reusing the
- * 4-tuple within the closer's TIME_WAIT is what tcpdoctor is for; then its
- * record is written and the entry freed.  Open entries leave only at the end
- * of input, or when the table is full: then the entry with the oldest last
- * packet of the two list heads is written (end reason "evicted") and reused.
- * Time is packet time, never the wall clock, so a replay gives the same
- * table.
+ * Every entry is on one of two lists: open entries and closed entries (FIN
+ * both ways, or RST).  A closed entry is kept for linger_ns after its last
+ * packet, because a SYN reusing the 4-tuple within the closer's TIME_WAIT is
+ * what tcpdoctor is for; then its record is written and the entry freed.
+ * Open entries leave only at the end of input, or when the table is full:
+ * then the entry with the oldest last packet is written (end reason
+ * "evicted") and its slot reused.  Time is packet time, never the wall
+ * clock, so a replay gives the same table.
+ *
+ * The lists are kept in order lazily, so that a packet costs no list work:
+ * an entry carries the time it was queued (queued_ts <= its last packet
+ * time), and each list is ordered by queued_ts.  Whoever looks at a head
+ * whose last packet is newer than its queued time re-queues it at the tail
+ * with queued_ts = last packet time ("second chance" with exact times).  A
+ * head whose last packet equals its queued time is therefore the oldest of
+ * its list, which is what expiry and eviction need.  Each entry is re-queued
+ * at most once per look, and a look happens only when something may expire
+ * (expire_at) or the table is full.
  *
  * Limits: a packet older than its predecessor (merged files with skew)
  * counts as a time regression; lists stay ordered by arrival, which is
@@ -50,6 +59,7 @@ typedef struct flow_entry {
     uint32_t prev, next;        /* list links */
     uint32_t gen;               /* bumped when the slot is reused */
     uint32_t incarnations;      /* lives of this 4-tuple so far */
+    int64_t  queued_ts;         /* list position time (see above) */
     bool     on_closed;
     bool     in_use;
     flow_live live;
@@ -80,6 +90,7 @@ struct flow_table {
     uint32_t mask;
     flow_list open, closed;
     int64_t  last_ts;
+    int64_t  expire_at;         /* nothing on the closed list expires before */
     frag_slot *frags;
     flow_stats st;
 };
@@ -192,9 +203,7 @@ flow_table *flow_table_new(const flow_config *cfg, char *errbuf, size_t errlen)
     if (t->cfg.linger_ns <= 0)
         t->cfg.linger_ns = FLOW_DEFAULT_LINGER_NS;
     t->seed = cfg->hash_seed ? cfg->hash_seed : random_seed();
-    uint32_t nb = 1024;
-    while (nb < t->cfg.capacity)
-        nb <<= 1;
+    uint32_t nb = 1024;     /* grows with the entries held (grow_buckets) */
     t->mask = nb - 1;
     t->nchunks = (t->cfg.capacity + CHUNK_SIZE - 1) / CHUNK_SIZE;
     t->buckets = malloc((size_t)nb * sizeof *t->buckets);
@@ -206,6 +215,7 @@ flow_table *flow_table_new(const flow_config *cfg, char *errbuf, size_t errlen)
     t->free_head = NIL;
     t->open.head = t->open.tail = NIL;
     t->closed.head = t->closed.tail = NIL;
+    t->expire_at = INT64_MAX;
     return t;
 
 out_free:
@@ -255,15 +265,32 @@ static void retire(flow_table *t, uint32_t i, enum flow_end why)
     t->count--;
 }
 
+static void requeue(flow_table *t, flow_list *l, uint32_t i)
+{
+    flow_entry *e = E(t, i);
+    list_remove(t, l, i);
+    e->queued_ts = e->live.conn.last_ts;
+    list_append(t, l, i);
+}
+
+/* Write out closed entries idle for more than linger_ns. */
 static void expire(flow_table *t, int64_t now)
 {
     while (t->closed.head != NIL) {
-        flow_entry *e = E(t, t->closed.head);
-        if (now - e->live.conn.last_ts <= t->cfg.linger_ns)
-            break;
+        uint32_t i = t->closed.head;
+        flow_entry *e = E(t, i);
+        if (now - e->queued_ts <= t->cfg.linger_ns) {
+            t->expire_at = e->queued_ts + t->cfg.linger_ns;
+            return;
+        }
+        if (now - e->live.conn.last_ts <= t->cfg.linger_ns) {
+            requeue(t, &t->closed, i);
+            continue;
+        }
         t->st.expirations++;
-        retire(t, t->closed.head, FLOW_END_EXPIRED);
+        retire(t, i, FLOW_END_EXPIRED);
     }
+    t->expire_at = INT64_MAX;
 }
 
 static uint32_t slot_alloc(flow_table *t)
@@ -284,13 +311,46 @@ static uint32_t slot_alloc(flow_table *t)
     return t->allocated++;
 }
 
-/* Oldest entry by last packet among the two list heads. */
-static uint32_t oldest(const flow_table *t)
+/* True oldest head of a list (by last packet), after lazy re-queueing. */
+static uint32_t list_oldest(flow_table *t, flow_list *l)
 {
-    uint32_t o = t->open.head, c = t->closed.head;
+    for (;;) {
+        uint32_t i = l->head;
+        if (i == NIL || E(t, i)->queued_ts == E(t, i)->live.conn.last_ts)
+            return i;
+        requeue(t, l, i);
+    }
+}
+
+/* Entry with the oldest last packet in the whole table. */
+static uint32_t oldest(flow_table *t)
+{
+    uint32_t o = list_oldest(t, &t->open), c = list_oldest(t, &t->closed);
     if (o == NIL) return c;
     if (c == NIL) return o;
     return E(t, c)->live.conn.last_ts <= E(t, o)->live.conn.last_ts ? c : o;
+}
+
+/* Keep chains short and the bucket array small enough to stay in cache:
+ * double it when entries outnumber buckets.  Entries keep their hash, so a
+ * rehash touches each entry once. */
+static void grow_buckets(flow_table *t)
+{
+    uint32_t nb = (t->mask + 1) * 2;
+    uint32_t *b = malloc((size_t)nb * sizeof *b);
+    if (b == NULL)
+        return;     /* keep the old array: longer chains, still correct */
+    memset(b, 0xff, (size_t)nb * sizeof *b);
+    for (uint32_t i = 0; i < t->allocated; i++) {
+        flow_entry *e = E(t, i);
+        if (!e->in_use)
+            continue;
+        e->chain = b[e->hash & (nb - 1)];
+        b[e->hash & (nb - 1)] = i;
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->mask = nb - 1;
 }
 
 static uint32_t insert(flow_table *t, const flow_key *k, uint32_t h)
@@ -312,12 +372,15 @@ static uint32_t insert(flow_table *t, const flow_key *k, uint32_t h)
     e->incarnations = 0;
     e->in_use = true;
     e->on_closed = false;
+    e->queued_ts = t->last_ts;
     e->chain = t->buckets[h & t->mask];
     t->buckets[h & t->mask] = i;
     list_append(t, &t->open, i);
     t->count++;
     if (t->count > t->st.tuples_peak)
         t->st.tuples_peak = t->count;
+    if (t->count > t->mask + 1 && t->mask < (1u << 30))
+        grow_buckets(t);
     return i;
 }
 
@@ -331,13 +394,19 @@ static uint32_t lookup(const flow_table *t, const flow_key *k, uint32_t h)
     return NIL;
 }
 
-/* Move to the tail of the list its state says (ordered by last packet). */
+/* After a packet: an entry that just closed (or reopened, when a SYN retry
+ * followed an RST) changes list; otherwise nothing moves (lazy order). */
 static void touch(flow_table *t, uint32_t i)
 {
     flow_entry *e = E(t, i);
+    if (e->on_closed == e->live.closed)
+        return;
     list_remove(t, e->on_closed ? &t->closed : &t->open, i);
     e->on_closed = e->live.closed;
+    e->queued_ts = e->live.conn.last_ts;
     list_append(t, e->on_closed ? &t->closed : &t->open, i);
+    if (e->on_closed && e->queued_ts + t->cfg.linger_ns < t->expire_at)
+        t->expire_at = e->queued_ts + t->cfg.linger_ns;
 }
 
 static frag_slot *frag_slot_for(flow_table *t, const pkt_addr *src, const pkt_addr *dst,
@@ -380,7 +449,8 @@ void flow_table_packet(flow_table *t, const pkt_view *v)
         t->st.time_regressions++;
     else
         t->last_ts = v->ts_ns;
-    expire(t, t->last_ts);
+    if (t->last_ts > t->expire_at)
+        expire(t, t->last_ts);
 
     if (!v->has_tcp) {
         if (v->is_fragment)
@@ -450,14 +520,14 @@ void flow_table_flush(flow_table *t)
         emit(t, v[j], FLOW_END_EOF);
     free(v);
     /* reset the table to empty */
-    for (uint32_t i = 0; i <= t->mask; i++)
-        t->buckets[i] = NIL;
+    memset(t->buckets, 0xff, ((size_t)t->mask + 1) * sizeof *t->buckets);
     for (uint32_t i = 0; i < t->allocated; i++)
         E(t, i)->in_use = false;
     t->allocated = 0;
     t->free_head = NIL;
     t->count = 0;
     t->open.head = t->open.tail = t->closed.head = t->closed.tail = NIL;
+    t->expire_at = INT64_MAX;
 }
 
 void flow_table_stats(const flow_table *t, flow_stats *out)

@@ -1,11 +1,14 @@
 /* conn_format.c - write connection incarnations as an aligned table, NDJSON or TSV. */
 #include "tcpdoctor/report.h"
 
+#include "report/outbuf.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct rep_conn_writer {
+    outbuf ob;
     FILE *out;
     enum rep_conn_format fmt;
     int64_t t0;
@@ -41,134 +44,159 @@ void rep_conn_writer_free(rep_conn_writer *w)
 
 void rep_json_string(FILE *out, const char *s)
 {
-    putc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(out, "\\u%04x", *p);
-        else
-            putc(*p, out);
-    }
-    putc('"', out);
+    outbuf o = { 0, false, { 0 } };
+    ob_json_str(&o, s);
+    ob_flush(&o, out);
 }
 
 void rep_json_time(FILE *out, int64_t ts_ns)
 {
-    /* floor division so that times before 1970 stay correct */
-    int64_t sec = ts_ns / 1000000000LL, ns = ts_ns % 1000000000LL;
-    if (ns < 0) {
-        ns += 1000000000LL;
-        sec--;
-    }
-    fprintf(out, "%" PRId64 ".%06" PRId64, sec, ns / 1000);
+    outbuf o = { 0, false, { 0 } };
+    ob_time(&o, ts_ns);
+    ob_flush(&o, out);
 }
 
-static const char *addr(const pkt_addr *a, char *buf)
-{
-    return pkt_addr_str(a, buf, PKT_ADDR_STRLEN);
-}
 
 /* ---- NDJSON ---------------------------------------------------------- */
 
-typedef struct jw {
-    FILE *out;
-    bool first;
-} jw;
+/* A key, written as the literal `,"name":` (the first key's comma is
+ * replaced by the opening brace when the record starts). */
+typedef struct jk {
+    const char *s;
+    size_t n;
+} jk;
 
-static void jkey(jw *j, const char *k)
+#define JK(name) ((jk){ ",\"" name "\":", sizeof(",\"" name "\":") - 1 })
+
+static void jkey(outbuf *o, jk k)
 {
-    fputs(j->first ? "{\"" : ",\"", j->out);
-    j->first = false;
-    fputs(k, j->out);
-    fputs("\":", j->out);
+    ob_mem(o, k.s, k.n);
 }
 
-static void jstr(jw *j, const char *k, const char *v) { jkey(j, k); rep_json_string(j->out, v); }
-static void ju64(jw *j, const char *k, uint64_t v) { jkey(j, k); fprintf(j->out, "%" PRIu64, v); }
-static void jbool(jw *j, const char *k, bool v) { jkey(j, k); fputs(v ? "true" : "false", j->out); }
-static void jtime(jw *j, const char *k, int64_t ns) { jkey(j, k); rep_json_time(j->out, ns); }
-static void jnull(jw *j, const char *k) { jkey(j, k); fputs("null", j->out); }
+static void jstr(outbuf *o, jk k, const char *v) { jkey(o, k); ob_json_str(o, v); }
+static void ju64(outbuf *o, jk k, uint64_t v) { jkey(o, k); ob_u64(o, v); }
+static void jbool(outbuf *o, jk k, bool v) { jkey(o, k); ob_str(o, v ? "true" : "false"); }
+static void jtime(outbuf *o, jk k, int64_t ns) { jkey(o, k); ob_time(o, ns); }
 
-static void jopt_u64(jw *j, const char *k, bool present, uint64_t v)
+static void jopt_u64(outbuf *o, jk k, bool present, uint64_t v)
 {
-    if (present) ju64(j, k, v); else jnull(j, k);
+    jkey(o, k);
+    if (present) ob_u64(o, v); else OB_LIT(o, "null");
 }
 
-static void jopt_time(jw *j, const char *k, bool present, int64_t ns)
+static void jopt_time(outbuf *o, jk k, bool present, int64_t ns)
 {
-    if (present) jtime(j, k, ns); else jnull(j, k);
+    jkey(o, k);
+    if (present) ob_time(o, ns); else OB_LIT(o, "null");
 }
 
-/* Per-side fields, prefixed "client_" or "server_". */
-static void endpoint_json(jw *j, const char *side, const flow_endpoint *e)
+/* Dotted IPv4 without printf; IPv6 through inet_ntop (RFC 5952 form). */
+static void ob_addr(outbuf *o, const pkt_addr *a)
 {
-    char k[48];
-#define K(name) (snprintf(k, sizeof k, "%s_%s", side, name), k)
-    jopt_u64(j, K("isn"), e->isn_seen, e->isn);
-    jopt_u64(j, K("final_seq"), e->seq_seen, e->next_seq);
-    jopt_u64(j, K("ttl"), e->packets > 0, e->ttl_first);
-    jopt_u64(j, K("fin_packet"), e->fin_seen, e->fin_packet);
-    jopt_time(j, K("fin_time"), e->fin_seen, e->fin_ts);
-    ju64(j, K("rst_count"), e->rst_count);
-    jopt_u64(j, K("rst_packet"), e->rst_count > 0, e->rst_packet);
-    jopt_time(j, K("rst_time"), e->rst_count > 0, e->rst_ts);
-    jopt_u64(j, K("rst_seq"), e->rst_count > 0, e->rst_seq);
-    jopt_u64(j, K("tsval_first"), e->ts_seen, e->tsval_first);
-    jopt_u64(j, K("tsval_last"), e->ts_seen, e->tsval_last);
-    jopt_u64(j, K("mss"), e->syn_opts_seen && e->syn_opts.has_mss, e->syn_opts.mss);
-    jopt_u64(j, K("wscale"), e->syn_opts_seen && e->syn_opts.has_wscale, e->syn_opts.wscale);
-    ju64(j, K("retransmits"), e->retransmits);
-#undef K
+    if (pkt_addr_is_v4(a)) {
+        for (int i = 12; i < 16; i++) {
+            if (i > 12)
+                ob_ch(o, '.');
+            ob_u64(o, a->b[i]);
+        }
+        return;
+    }
+    char buf[PKT_ADDR_STRLEN];
+    ob_str(o, pkt_addr_str(a, buf, sizeof buf));
+}
+
+static void jaddr(outbuf *o, jk k, const pkt_addr *a)
+{
+    jkey(o, k);
+    ob_ch(o, '"');
+    ob_addr(o, a);
+    ob_ch(o, '"');
+}
+
+/* Per-side fields; keys spelled out so the hot path builds no strings. */
+struct side_keys {
+    jk isn, final_seq, ttl, fin_packet, fin_time, rst_count, rst_packet, rst_time, rst_seq,
+       tsval_first, tsval_last, mss, wscale, retransmits;
+};
+
+#define SIDE_KEYS(p) { JK(p "_isn"), JK(p "_final_seq"), JK(p "_ttl"), JK(p "_fin_packet"), \
+    JK(p "_fin_time"), JK(p "_rst_count"), JK(p "_rst_packet"), JK(p "_rst_time"), \
+    JK(p "_rst_seq"), JK(p "_tsval_first"), JK(p "_tsval_last"), JK(p "_mss"), \
+    JK(p "_wscale"), JK(p "_retransmits") }
+
+static void endpoint_json(outbuf *o, const struct side_keys *k, const flow_endpoint *e)
+{
+    jopt_u64(o, k->isn, e->isn_seen, e->isn);
+    jopt_u64(o, k->final_seq, e->seq_seen, e->next_seq);
+    jopt_u64(o, k->ttl, e->packets > 0, e->ttl_first);
+    jopt_u64(o, k->fin_packet, e->fin_seen, e->fin_packet);
+    jopt_time(o, k->fin_time, e->fin_seen, e->fin_ts);
+    ju64(o, k->rst_count, e->rst_count);
+    jopt_u64(o, k->rst_packet, e->rst_count > 0, e->rst_packet);
+    jopt_time(o, k->rst_time, e->rst_count > 0, e->rst_ts);
+    jopt_u64(o, k->rst_seq, e->rst_count > 0, e->rst_seq);
+    jopt_u64(o, k->tsval_first, e->ts_seen, e->tsval_first);
+    jopt_u64(o, k->tsval_last, e->ts_seen, e->tsval_last);
+    jopt_u64(o, k->mss, e->syn_opts_seen && e->syn_opts.has_mss, e->syn_opts.mss);
+    jopt_u64(o, k->wscale, e->syn_opts_seen && e->syn_opts.has_wscale, e->syn_opts.wscale);
+    ju64(o, k->retransmits, e->retransmits);
 }
 
 static void write_ndjson(rep_conn_writer *w, const flow_conn *c)
 {
-    char a[PKT_ADDR_STRLEN];
-    jw j = { w->out, true };
-    ju64(&j, "incarnation", c->incarnation);
-    jstr(&j, "client", addr(&c->client.addr, a));
-    ju64(&j, "client_port", c->client.port);
-    jstr(&j, "server", addr(&c->server.addr, a));
-    ju64(&j, "server_port", c->server.port);
-    jbool(&j, "roles_inferred", c->roles_inferred);
-    ju64(&j, "vlan", c->vlan);
-    ju64(&j, "first_packet", c->first_packet);
-    ju64(&j, "last_packet", c->last_packet);
-    jtime(&j, "start", c->first_ts);
-    jtime(&j, "end", c->last_ts);
-    jstr(&j, "state", c->state);
-    jstr(&j, "history", c->history);
-    ju64(&j, "syn_count", c->syn_count);
-    jkey(&j, "syn_packets");
-    for (int i = 0; i < c->syn_count && i < FLOW_MAX_SYN; i++)
-        fprintf(w->out, "%s%" PRIu64, i ? "," : "[", c->syn_packet[i]);
-    fputs(c->syn_count ? "]" : "[]", w->out);
-    jkey(&j, "syn_times");
+    static const struct side_keys client_keys = SIDE_KEYS("client");
+    static const struct side_keys server_keys = SIDE_KEYS("server");
+    outbuf *o = &w->ob;
+    o->len = 0;
+    OB_LIT(o, "{\"incarnation\":");
+    ob_u64(o, c->incarnation);
+    jaddr(o, JK("client"), &c->client.addr);
+    ju64(o, JK("client_port"), c->client.port);
+    jaddr(o, JK("server"), &c->server.addr);
+    ju64(o, JK("server_port"), c->server.port);
+    jbool(o, JK("roles_inferred"), c->roles_inferred);
+    ju64(o, JK("vlan"), c->vlan);
+    ju64(o, JK("first_packet"), c->first_packet);
+    ju64(o, JK("last_packet"), c->last_packet);
+    jtime(o, JK("start"), c->first_ts);
+    jtime(o, JK("end"), c->last_ts);
+    jstr(o, JK("state"), c->state);
+    jstr(o, JK("history"), c->history);
+    ju64(o, JK("syn_count"), c->syn_count);
+    jkey(o, JK("syn_packets"));
+    ob_ch(o, '[');
     for (int i = 0; i < c->syn_count && i < FLOW_MAX_SYN; i++) {
-        fputs(i ? "," : "[", w->out);
-        rep_json_time(w->out, c->syn_ts[i]);
+        if (i) ob_ch(o, ',');
+        ob_u64(o, c->syn_packet[i]);
     }
-    fputs(c->syn_count ? "]" : "[]", w->out);
-    jstr(&j, "handshake", flow_handshake_name(c->handshake));
-    jstr(&j, "first_answer", flow_handshake_name(c->first_answer));
-    jopt_u64(&j, "first_answer_packet", c->handshake_packet != 0, c->handshake_packet);
-    ju64(&j, "handshake_rsts", c->handshake_rsts);
-    ju64(&j, "synack_count", c->synack_count);
-    jbool(&j, "established", c->established);
-    jstr(&j, "closed_by", flow_side_name(c->closed_by));
-    jstr(&j, "reset_by", flow_side_name(c->reset_by));
-    ju64(&j, "packets_to_server", c->client.packets);
-    ju64(&j, "packets_to_client", c->server.packets);
-    ju64(&j, "bytes_to_server", c->client.bytes);
-    ju64(&j, "bytes_to_client", c->server.bytes);
-    ju64(&j, "ip_bytes_to_server", c->client.ip_bytes);
-    ju64(&j, "ip_bytes_to_client", c->server.ip_bytes);
-    endpoint_json(&j, "client", &c->client);
-    endpoint_json(&j, "server", &c->server);
-    ju64(&j, "fragments", c->fragments);
-    jstr(&j, "end_reason", flow_end_name(c->end));
-    fputs("}\n", w->out);
+    ob_ch(o, ']');
+    jkey(o, JK("syn_times"));
+    ob_ch(o, '[');
+    for (int i = 0; i < c->syn_count && i < FLOW_MAX_SYN; i++) {
+        if (i) ob_ch(o, ',');
+        ob_time(o, c->syn_ts[i]);
+    }
+    ob_ch(o, ']');
+    jstr(o, JK("handshake"), flow_handshake_name(c->handshake));
+    jstr(o, JK("first_answer"), flow_handshake_name(c->first_answer));
+    jopt_u64(o, JK("first_answer_packet"), c->handshake_packet != 0, c->handshake_packet);
+    ju64(o, JK("handshake_rsts"), c->handshake_rsts);
+    ju64(o, JK("synack_count"), c->synack_count);
+    jbool(o, JK("established"), c->established);
+    jstr(o, JK("closed_by"), flow_side_name(c->closed_by));
+    jstr(o, JK("reset_by"), flow_side_name(c->reset_by));
+    ju64(o, JK("packets_to_server"), c->client.packets);
+    ju64(o, JK("packets_to_client"), c->server.packets);
+    ju64(o, JK("bytes_to_server"), c->client.bytes);
+    ju64(o, JK("bytes_to_client"), c->server.bytes);
+    ju64(o, JK("ip_bytes_to_server"), c->client.ip_bytes);
+    ju64(o, JK("ip_bytes_to_client"), c->server.ip_bytes);
+    endpoint_json(o, &client_keys, &c->client);
+    endpoint_json(o, &server_keys, &c->server);
+    ju64(o, JK("fragments"), c->fragments);
+    jstr(o, JK("end_reason"), flow_end_name(c->end));
+    ob_str(o, "}\n");
+    ob_flush(o, w->out);
 }
 
 /* ---- TSV ------------------------------------------------------------- */
@@ -180,21 +208,32 @@ static const char tsv_header[] =
 
 static void write_tsv(rep_conn_writer *w, const flow_conn *c)
 {
-    char a[PKT_ADDR_STRLEN], b[PKT_ADDR_STRLEN];
-    FILE *o = w->out;
+    outbuf *o = &w->ob;
+    o->len = 0;
     if (w->rows == 0)
-        fputs(tsv_header, o);
-    fprintf(o, "%" PRIu32 "\t%s\t%u\t%s\t%u\t%" PRIu64 "\t%" PRIu64 "\t", c->incarnation,
-            addr(&c->client.addr, a), c->client.port, addr(&c->server.addr, b),
-            c->server.port, c->first_packet, c->last_packet);
-    rep_json_time(o, c->first_ts);
-    putc('\t', o);
-    rep_json_time(o, c->last_ts);
-    fprintf(o, "\t%s\t%s\t%u\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
-            "\t%s\n", c->state, c->history[0] ? c->history : "-", c->syn_count,
-            flow_handshake_name(c->handshake), flow_handshake_name(c->first_answer),
-            flow_side_name(c->closed_by), flow_side_name(c->reset_by), c->client.packets,
-            c->server.packets, c->client.bytes, c->server.bytes, flow_end_name(c->end));
+        ob_str(o, tsv_header);
+    ob_u64(o, c->incarnation); ob_ch(o, '\t');
+    ob_addr(o, &c->client.addr); ob_ch(o, '\t');
+    ob_u64(o, c->client.port); ob_ch(o, '\t');
+    ob_addr(o, &c->server.addr); ob_ch(o, '\t');
+    ob_u64(o, c->server.port); ob_ch(o, '\t');
+    ob_u64(o, c->first_packet); ob_ch(o, '\t');
+    ob_u64(o, c->last_packet); ob_ch(o, '\t');
+    ob_time(o, c->first_ts); ob_ch(o, '\t');
+    ob_time(o, c->last_ts); ob_ch(o, '\t');
+    ob_str(o, c->state); ob_ch(o, '\t');
+    ob_str(o, c->history[0] ? c->history : "-"); ob_ch(o, '\t');
+    ob_u64(o, c->syn_count); ob_ch(o, '\t');
+    ob_str(o, flow_handshake_name(c->handshake)); ob_ch(o, '\t');
+    ob_str(o, flow_handshake_name(c->first_answer)); ob_ch(o, '\t');
+    ob_str(o, flow_side_name(c->closed_by)); ob_ch(o, '\t');
+    ob_str(o, flow_side_name(c->reset_by)); ob_ch(o, '\t');
+    ob_u64(o, c->client.packets); ob_ch(o, '\t');
+    ob_u64(o, c->server.packets); ob_ch(o, '\t');
+    ob_u64(o, c->client.bytes); ob_ch(o, '\t');
+    ob_u64(o, c->server.bytes); ob_ch(o, '\t');
+    ob_str(o, flow_end_name(c->end)); ob_ch(o, '\n');
+    ob_flush(o, w->out);
 }
 
 /* ---- table ----------------------------------------------------------- */
@@ -202,27 +241,74 @@ static void write_tsv(rep_conn_writer *w, const flow_conn *c)
 /* Fixed widths wide enough for IPv4 ("255.255.255.255:65535" is 21); an
  * IPv6 endpoint widens its own row rather than the whole table, so the
  * table can be written as records arrive. */
+static void table_endpoint(outbuf *o, const flow_endpoint *e)
+{
+    size_t start = o->len;
+    bool v4 = pkt_addr_is_v4(&e->addr);
+    if (!v4)
+        ob_ch(o, '[');
+    ob_addr(o, &e->addr);
+    if (!v4)
+        ob_ch(o, ']');
+    ob_ch(o, ':');
+    ob_u64(o, e->port);
+    for (size_t n = o->len - start; n < 21; n++)
+        ob_ch(o, ' ');
+}
+
+/* Seconds with 6 decimals, right-aligned in w columns. */
+static void table_secs(outbuf *o, int64_t ns, size_t w)
+{
+    outbuf t = { 0, false, { 0 } };
+    ob_time(&t, ns);
+    ob_pad(o, t.b, t.len, w, true);
+}
+
 static void write_table(rep_conn_writer *w, const flow_conn *c)
 {
-    FILE *o = w->out;
-    char a[PKT_ADDR_STRLEN], ep1[PKT_ADDR_STRLEN + 8], ep2[PKT_ADDR_STRLEN + 8];
+    outbuf *o = &w->ob;
+    o->len = 0;
     if (w->rows == 0)
-        fprintf(o, "%6s %3s  %-21s  %-21s %11s %10s  %-6s %-16s %3s %-8s %-6s %-6s %7s %7s %10s %10s\n",
-                "frame", "inc", "client", "server", "start", "duration", "state", "history",
-                "syn", "answer", "closer", "reset", "pkt>s", "pkt>c", "bytes>s", "bytes>c");
-    const char *fa = pkt_addr_is_v4(&c->client.addr) ? "%s:%u" : "[%s]:%u";
-    snprintf(ep1, sizeof ep1, fa, addr(&c->client.addr, a), c->client.port);
-    const char *fb = pkt_addr_is_v4(&c->server.addr) ? "%s:%u" : "[%s]:%u";
-    snprintf(ep2, sizeof ep2, fb, addr(&c->server.addr, a), c->server.port);
-    double start = w->have_t0 ? (double)(c->first_ts - w->t0) / 1e9 : 0.0;
-    double dur = (double)(c->last_ts - c->first_ts) / 1e9;
-    fprintf(o, "%6" PRIu64 " %3" PRIu32 "%s %-21s  %-21s %11.6f %10.6f  %-6s %-16s %3u %-8s %-6s %-6s %7"
-            PRIu64 " %7" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
-            c->first_packet, c->incarnation, c->roles_inferred ? "?" : " ", ep1, ep2, start,
-            dur, c->state, c->history[0] ? c->history : "-", c->syn_count,
-            flow_handshake_name(c->handshake), flow_side_name(c->closed_by),
-            flow_side_name(c->reset_by), c->client.packets, c->server.packets, c->client.bytes,
-            c->server.bytes);
+        OB_LIT(o, " frame inc  client                 server                      start"
+                  "   duration  state  history          syn answer   closer reset    pkt>s"
+                  "   pkt>c    bytes>s    bytes>c\n");
+    ob_u64_pad(o, c->first_packet, 6);
+    ob_ch(o, ' ');
+    ob_u64_pad(o, c->incarnation, 3);
+    ob_ch(o, c->roles_inferred ? '?' : ' ');
+    ob_ch(o, ' ');
+    table_endpoint(o, &c->client);
+    OB_LIT(o, "  ");
+    table_endpoint(o, &c->server);
+    ob_ch(o, ' ');
+    table_secs(o, w->have_t0 ? c->first_ts - w->t0 : 0, 11);
+    ob_ch(o, ' ');
+    table_secs(o, c->last_ts - c->first_ts, 10);
+    OB_LIT(o, "  ");
+    ob_pad(o, c->state, strlen(c->state), 6, false);
+    ob_ch(o, ' ');
+    const char *h = c->history[0] ? c->history : "-";
+    ob_pad(o, h, strlen(h), 16, false);
+    ob_ch(o, ' ');
+    ob_u64_pad(o, c->syn_count, 3);
+    ob_ch(o, ' ');
+    const char *hs = flow_handshake_name(c->handshake);
+    ob_pad(o, hs, strlen(hs), 8, false);
+    ob_ch(o, ' ');
+    const char *cb = flow_side_name(c->closed_by), *rb = flow_side_name(c->reset_by);
+    ob_pad(o, cb, strlen(cb), 6, false);
+    ob_ch(o, ' ');
+    ob_pad(o, rb, strlen(rb), 6, false);
+    ob_ch(o, ' ');
+    ob_u64_pad(o, c->client.packets, 7);
+    ob_ch(o, ' ');
+    ob_u64_pad(o, c->server.packets, 7);
+    ob_ch(o, ' ');
+    ob_u64_pad(o, c->client.bytes, 10);
+    ob_ch(o, ' ');
+    ob_u64_pad(o, c->server.bytes, 10);
+    ob_ch(o, '\n');
+    ob_flush(o, w->out);
 }
 
 void rep_conn_write(void *ctx, const flow_conn *c)
