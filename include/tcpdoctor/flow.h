@@ -147,6 +147,10 @@ void flow_table_free(flow_table *t);
 /* Account one decoded packet (status PKT_TCP or PKT_TCP_FRAGMENT). */
 void flow_table_packet(flow_table *t, const pkt_view *v);
 
+/* Optional hint: start loading the entry that packet v will need, before
+ * the packets ahead of it are accounted.  No effect on results. */
+void flow_table_prefetch(flow_table *t, const pkt_view *v);
+
 /* Write every incarnation still held (end of input), oldest first. */
 void flow_table_flush(flow_table *t);
 

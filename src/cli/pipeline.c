@@ -94,6 +94,26 @@ static void count_anomalies(pipe_stats *st, uint64_t bits)
             st->anomalies[b]++;
 }
 
+/* Count one decoded frame and give it to the table. */
+static void account(const pipe_opts *o, pipe_stats *st, flow_table *t, const pkt_view *v,
+                    enum pkt_status ps)
+{
+    if (v->anomalies)
+        count_anomalies(st, v->anomalies);
+    switch (ps) {
+    case PKT_TCP: st->tcp++; break;
+    case PKT_TCP_FRAGMENT: st->tcp_fragments++; break;
+    case PKT_OTHER_FRAGMENT: st->other_fragments++; break;
+    case PKT_NOT_TCP: st->not_tcp++; break;
+    case PKT_NOT_IP: st->not_ip++; break;
+    case PKT_MALFORMED: st->malformed++; break;
+    }
+    if (o->on_packet != NULL)
+        o->on_packet(o->packet_ctx, v, ps);
+    if (ps == PKT_TCP || ps == PKT_TCP_FRAGMENT)
+        flow_table_packet(t, v);
+}
+
 /* Every file's link type must be one we decode: say which before reading. */
 static int check_linktypes(cap_reader *r)
 {
@@ -143,12 +163,15 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
     bool progress = o->progress && isatty(STDERR_FILENO);
     double t_start = progress ? now_s() : 0, t_last = t_start;
     bool progress_shown = false;
+    /* One packet of lag: packet k+1 is decoded (and its flow entry
+       prefetched) before packet k is accounted; see flow_table_prefetch(). */
     cap_frame f;
-    pkt_view v;
+    pkt_view views[2];
+    enum pkt_status stat[2];
+    int cur = 0;
+    bool pending = false;
     for (;;) {
         int n = cap_next(r, &f, err, sizeof err);
-        if (n == 0)
-            break;
         if (n < 0) {
             if (progress_shown) {
                 fputs("\r\033[K", stderr);
@@ -159,35 +182,36 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
             rc = 2;
             continue;
         }
-        st->frames++;
-        if (st->frames == 1)
-            st->first_ts = f.ts_ns;
-        st->last_ts = f.ts_ns;
-        enum pkt_status ps;
-        if (!pkt_linktype_supported(f.dlt)) {
-            /* a pcapng interface of another link type (libwiretap path) */
-            if (st->unsupported_dlt++ == 0)
-                st->unsupported_dlt_first = f.dlt;
-            continue;
+        bool have_next = false;
+        if (n > 0) {
+            st->frames++;
+            if (st->frames == 1)
+                st->first_ts = f.ts_ns;
+            st->last_ts = f.ts_ns;
+            if (!pkt_linktype_supported(f.dlt)) {
+                /* a pcapng interface of another link type (libwiretap path) */
+                if (st->unsupported_dlt++ == 0)
+                    st->unsupported_dlt_first = f.dlt;
+            } else {
+                pkt_view *nv = &views[cur ^ 1];
+                stat[cur ^ 1] = pkt_decode(f.dlt, f.data, f.caplen, f.wirelen, nv);
+                nv->num = f.num;
+                nv->ts_ns = f.ts_ns;
+                nv->source = f.source;
+                flow_table_prefetch(t, nv);
+                have_next = true;
+            }
         }
-        ps = pkt_decode(f.dlt, f.data, f.caplen, f.wirelen, &v);
-        v.num = f.num;
-        v.ts_ns = f.ts_ns;
-        v.source = f.source;
-        if (v.anomalies)
-            count_anomalies(st, v.anomalies);
-        switch (ps) {
-        case PKT_TCP: st->tcp++; break;
-        case PKT_TCP_FRAGMENT: st->tcp_fragments++; break;
-        case PKT_OTHER_FRAGMENT: st->other_fragments++; break;
-        case PKT_NOT_TCP: st->not_tcp++; break;
-        case PKT_NOT_IP: st->not_ip++; break;
-        case PKT_MALFORMED: st->malformed++; break;
+        if (pending)
+            account(o, st, t, &views[cur], stat[cur]);
+        if (have_next) {
+            cur ^= 1;
+            pending = true;
+        } else {
+            pending = false;
         }
-        if (o->on_packet != NULL)
-            o->on_packet(o->packet_ctx, &v, ps);
-        if (ps == PKT_TCP || ps == PKT_TCP_FRAGMENT)
-            flow_table_packet(t, &v);
+        if (n == 0)
+            break;
         if (progress && (st->frames & 0xffff) == 0) {
             double now = now_s();
             if (now - t_last >= 0.5 && now - t_start >= 1.0) {
