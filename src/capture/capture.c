@@ -51,7 +51,11 @@ typedef struct cap_input {
     cap_frame head;
     uint64_t packets;
     uint64_t filtered;
-    unsigned long wtap_skipped;
+    unsigned long wtap_skipped;     /* records that are not packets (pcapng
+                                       systemd journal, events...) */
+    unsigned long head_skipped;     /* of those, just before the head frame:
+                                       Wireshark numbers them as frames, so
+                                       they advance cap_frame.num too */
 } cap_input;
 
 struct cap_reader {
@@ -76,6 +80,11 @@ static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 
 const char *cap_linktype_desc(int dlt, char *buf, size_t len)
 {
+    if (dlt < 0) {
+        /* libwiretap could not name it, or strips a pseudo-header from it */
+        snprintf(buf, len, "(an encapsulation libwiretap cannot pass through as raw frames)");
+        return buf;
+    }
     const char *name = pcap_datalink_val_to_name(dlt);
     const char *desc = pcap_datalink_val_to_description(dlt);
     if (name != NULL && desc != NULL)
@@ -186,27 +195,29 @@ static int refill(cap_input *in, uint16_t index, char *errbuf, size_t errlen)
             if (is_mixed_interface_error(msg) && switch_to_wiretap(in, why, sizeof why) == 0)
                 return refill(in, index, errbuf, errlen);
             set_err(errbuf, errlen, "%s: packet %llu: %s%s%s", in->name,
-                    (unsigned long long)in->packets + 1, msg, why[0] ? "; " : "", why);
+                    (unsigned long long)(in->packets + in->wtap_skipped + 1), msg, why[0] ? "; " : "", why);
             in->done = in->failed = true;
             return -1;
         }
     } else {
         char err[CAP_ERRBUF];
+        unsigned long before = in->wtap_skipped;
         int rc = cap_wtap_next(in->wtap, f, &in->wtap_skipped, err, sizeof err);
+        in->head_skipped = in->wtap_skipped - before;
         if (rc == 0) {
             in->done = true;
             return 0;
         }
         if (rc < 0) {
             set_err(errbuf, errlen, "%s: packet %llu: %s", in->name,
-                    (unsigned long long)in->packets + 1, err);
+                    (unsigned long long)(in->packets + in->wtap_skipped + 1), err);
             in->done = in->failed = true;
             return -1;
         }
     }
     in->packets++;
     f->source = index;
-    f->file_packet = in->packets;
+    f->file_packet = in->packets + in->wtap_skipped;
     in->has_head = true;
     return 1;
 }
@@ -298,6 +309,8 @@ int cap_next(cap_reader *r, cap_frame *f, char *errbuf, size_t errlen)
         *f = best->head;
         best->has_head = false;
         best->need_refill = true;
+        r->num += best->head_skipped;
+        best->head_skipped = 0;
         f->num = ++r->num;
         if (r->bpf == NULL)
             return 1;

@@ -20,6 +20,8 @@ cap_wtap *cap_wtap_open(const char *path, char *errbuf, size_t errlen);
 /* Next record: 1 and *f filled (data borrowed until the next call; f->dlt is
  * the record's own DLT_ link type, f->source and f->file_packet are left to
  * the caller), 0 at end of file, -1 on a read error (errbuf: "why").
+ * f->dlt is -1 when the record's encapsulation has no trustworthy DLT_ value
+ * (unknown to libwiretap, or a pseudo-header libwiretap removes).
  * Records that are not packets (events, system-call records) are skipped
  * and counted in *skipped. */
 int cap_wtap_next(cap_wtap *w, cap_frame *f, unsigned long *skipped,

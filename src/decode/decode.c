@@ -1,6 +1,4 @@
 /* decode.c - pkt_decode(): capture-record checks and the link layers, down to the IP header. */
-#include <string.h>
-
 #include "decode_internal.h"
 
 /*
@@ -243,13 +241,18 @@ enum pkt_status pkt_decode(int dlt, const uint8_t *data, uint32_t caplen,
                            uint32_t wirelen, pkt_view *v)
 {
     static const uint8_t no_bytes[1];
+    static const pkt_view zero_view;
     uint64_t num = v->num;
     int64_t ts_ns = v->ts_ns;
     uint16_t source = v->source;
     pkt_cursor c;
     uint32_t lost;
 
-    memset(v, 0, sizeof *v);
+    /* The one reset of the whole view.  A copy of a zero view, not
+     * memset(): for this 168-byte struct GCC -O3 emits `rep stosq`, whose
+     * start-up cost was 40% of a whole Ethernet/IPv4/TCP decode; the copy
+     * is a few vector moves. */
+    *v = zero_view;
     v->num = num;
     v->ts_ns = ts_ns;
     v->source = source;

@@ -13,9 +13,10 @@ static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0;
 
 /*
  * Endpoint states as Zeek's TCP analyzer names them (analyzer/protocol/tcp,
- * TCP_Endpoint.h): conn_state is derived from the pair, the same way Zeek's
- * base/protocols/conn/main.zeek does, so our table can be checked against
- * Zeek's conn.log.
+ * TCP_Endpoint.h), moved by the same transitions as Zeek's
+ * TCPSessionAdapter::UpdateStateMachine() (see flow_conn.c): conn_state is
+ * derived from the pair, the same way Zeek's base/protocols/conn/main.zeek
+ * does, so our table can be checked against Zeek's conn.log.
  */
 enum ep_state {
     EP_INACTIVE,
@@ -29,8 +30,11 @@ enum ep_state {
 
 /* Per-direction bookkeeping that is not part of the public record. */
 typedef struct ep_track {
-    enum ep_state state;
+    enum ep_state state;        /* Zeek's endpoint state ... */
+    enum ep_state prev_state;   /* ... and the one before the last change */
     bool     any;               /* sent at least one packet */
+    uint32_t zk_start;          /* Zeek's StartSeq() and LastSeq(): the seq */
+    uint32_t zk_last;           /* space Zeek's 't' and size are measured in */
     bool     hist_a;            /* history letters recorded once */
     bool     hist_d;
     bool     hist_i;
