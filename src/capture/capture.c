@@ -90,7 +90,7 @@ const char *cap_linktype_desc(int dlt, char *buf, size_t len)
     if (name != NULL && desc != NULL)
         snprintf(buf, len, "%s (%s)", name, desc);
     else
-        snprintf(buf, len, "link type %d", dlt);
+        snprintf(buf, len, "%d (a number libpcap has no name for)", dlt);
     return buf;
 }
 
