@@ -102,6 +102,8 @@ typedef struct flow_conn {
     uint16_t handshake_rsts;    /* client RSTs before a SYN retransmission
                                    (the TIME_WAIT signature, tcp-behaviour 9.2) */
     bool     established;       /* client ACKed the SYN-ACK, or data both ways */
+    uint64_t established_packet; /* the packet that established it */
+    int64_t  established_ts;
     enum flow_side closed_by;   /* who sent the first FIN */
     enum flow_side reset_by;    /* who sent the first RST */
     uint64_t fragments;         /* IP fragments attributed to this incarnation */

@@ -37,4 +37,30 @@ void rep_json_string(FILE *out, const char *s);
 /* Seconds since the epoch with 6 decimals (a JSON number). */
 void rep_json_time(FILE *out, int64_t ts_ns);
 
+/* ---- findings (analyze) ------------------------------------------------ */
+
+#include "tcpdoctor/diagnose.h"
+
+/* What the report says about the run besides the findings. */
+typedef struct rep_run_info {
+    const char *const *files;
+    size_t   nfiles;
+    const char *filter;             /* NULL: none */
+    enum diag_vantage vantage;
+    bool     vantage_given;         /* --vantage, not inferred */
+    uint64_t frames, filtered, tcp, tcp_fragments, other_fragments, not_tcp, not_ip;
+    uint64_t malformed, unsupported_dlt;
+    uint64_t incarnations, tuples_peak, evictions, expirations;
+    uint64_t anomalies[PKT_AN_COUNT];
+    uint64_t input_errors;
+    int64_t  first_ts, last_ts;
+} rep_run_info;
+
+/* Text report for people: most important finding first, each with its
+ * numbered evidence; statistics footer.  color: ANSI colours. */
+void rep_findings_text(FILE *out, const diag_findings *fs, const rep_run_info *info, bool color);
+
+/* {"version": 1, "findings": [...], "stats": {...}} (docs/findings.md). */
+void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *info);
+
 #endif

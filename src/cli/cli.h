@@ -2,8 +2,34 @@
 #ifndef TCPDOCTOR_CLI_H
 #define TCPDOCTOR_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /* Each returns the process exit status: 0 fine, 1 findings, 2 usage or input error. */
 int cmd_conns(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
+
+#define CLI_MAX_OPTS 16
+
+typedef struct cli_opt {
+    const char *name;       /* "--format" */
+    const char *alias;      /* "-f", or NULL */
+    bool has_value;
+} cli_opt;
+
+typedef struct cli_args {
+    bool seen[CLI_MAX_OPTS];        /* per entry of the option table */
+    const char *value[CLI_MAX_OPTS];
+    char **pos;                     /* files, then filter words */
+    int npos;
+} cli_args;
+
+/* Parse argv[1..] against opts; 0, or 2 after a message (usage error). */
+int cli_parse(int argc, char **argv, const char *cmd, const cli_opt *opts, size_t nopts,
+              cli_args *out);
+void cli_args_free(cli_args *a);
+int cli_choice(const char *cmd, const char *opt, const char *val, const char *const *words,
+               size_t n);
 
 /* Parse a non-negative integer option value; 0 on success, -1 with a message. */
 int cli_parse_u64(const char *opt, const char *s, unsigned long long max, unsigned long long *out);

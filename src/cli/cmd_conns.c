@@ -47,84 +47,55 @@ static void set_origin(void *ctx, const pkt_view *v, enum pkt_status st)
 
 int cmd_conns(int argc, char **argv)
 {
-    enum rep_conn_format fmt = REP_CONN_TABLE;
-    const char *outpath = NULL;
-    unsigned long long max_flows = 0, linger_s = 0;
-    bool quiet = false;
-    /* Options may stand before or after the files, but not inside the BPF
-       expression: the first word that is neither an option nor an existing
-       file starts the filter (tcpdump style), and "--" ends the options. */
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (pos == NULL) {
-        fprintf(stderr, "tcpdoctor: out of memory\n");
+    enum { O_HELP, O_QUIET, O_FORMAT, O_OUT, O_MAXFLOWS, O_LINGER };
+    static const cli_opt opts[] = {
+        [O_HELP] = { "--help", "-h", false },
+        [O_QUIET] = { "--quiet", "-q", false },
+        [O_FORMAT] = { "--format", NULL, true },
+        [O_OUT] = { "-o", NULL, true },
+        [O_MAXFLOWS] = { "--max-flows", NULL, true },
+        [O_LINGER] = { "--linger", NULL, true },
+    };
+    static const char *const formats[] = { "table", "ndjson", "tsv" };
+    cli_args a;
+    if (cli_parse(argc, argv, "conns", opts, sizeof opts / sizeof opts[0], &a) != 0)
         return 2;
-    }
-    int npos = 0;
-    bool in_filter = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (in_filter || a[0] != '-' || strcmp(a, "-") == 0) {
-            if (!in_filter && npos > 0 && !pipe_is_input(a))
-                in_filter = true;
-            pos[npos++] = argv[i];
-            continue;
-        }
-        if (strcmp(a, "--") == 0) {
-            pos[npos++] = argv[i];
-            in_filter = true;
-            continue;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            conns_usage(stdout);
-            free(pos);
-            return 0;
-        }
-        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            quiet = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "tcpdoctor: conns: %s needs a value\n", a);
-            goto out_usage;
-        }
-        const char *val = argv[++i];
-        if (strcmp(a, "--format") == 0) {
-            if (strcmp(val, "table") == 0) fmt = REP_CONN_TABLE;
-            else if (strcmp(val, "ndjson") == 0) fmt = REP_CONN_NDJSON;
-            else if (strcmp(val, "tsv") == 0) fmt = REP_CONN_TSV;
-            else {
-                fprintf(stderr, "tcpdoctor: conns: --format: \"%s\" is not table, ndjson or tsv\n", val);
-                goto out_usage;
-            }
-        } else if (strcmp(a, "-o") == 0) {
-            outpath = val;
-        } else if (strcmp(a, "--max-flows") == 0) {
-            if (cli_parse_u64(a, val, 1u << 30, &max_flows) != 0)
-                goto out_usage;
-            if (max_flows == 0) {
-                fprintf(stderr, "tcpdoctor: --max-flows: must be at least 1\n");
-                goto out_usage;
-            }
-        } else if (strcmp(a, "--linger") == 0) {
-            if (cli_parse_u64(a, val, 86400, &linger_s) != 0)
-                goto out_usage;
-        } else {
-            fprintf(stderr, "tcpdoctor: conns: unknown option %s (try tcpdoctor conns --help)\n", a);
-            goto out_usage;
-        }
-    }
-
-    const char **files;
-    size_t nfiles;
-    char *bpf;
-    if (pipe_split_args(npos, pos, &files, &nfiles, &bpf) != 0)
-        goto out_usage;
-
     int rc = 2;
+    enum rep_conn_format fmt = REP_CONN_TABLE;
+    unsigned long long max_flows = 0, linger_s = 0;
+    const char *outpath = a.value[O_OUT];
+    bool quiet = a.seen[O_QUIET];
+    if (a.seen[O_HELP]) {
+        conns_usage(stdout);
+        rc = 0;
+        goto out_args;
+    }
+    if (a.seen[O_FORMAT]) {
+        int k = cli_choice("conns", "--format", a.value[O_FORMAT], formats, 3);
+        if (k < 0)
+            goto out_args;
+        fmt = k == 0 ? REP_CONN_TABLE : k == 1 ? REP_CONN_NDJSON : REP_CONN_TSV;
+    }
+    if (a.seen[O_MAXFLOWS] &&
+        (cli_parse_u64("--max-flows", a.value[O_MAXFLOWS], 1u << 30, &max_flows) != 0 ||
+         max_flows == 0)) {
+        if (max_flows == 0)
+            fprintf(stderr, "tcpdoctor: --max-flows: must be at least 1\n");
+        goto out_args;
+    }
+    if (a.seen[O_LINGER] && cli_parse_u64("--linger", a.value[O_LINGER], 86400, &linger_s) != 0)
+        goto out_args;
+
+    const char **files = NULL;
+    size_t nfiles;
+    char *bpf = NULL;
+    if (pipe_split_args(a.npos, a.pos, &files, &nfiles, &bpf) != 0)
+        goto out_args;
+
     FILE *out = stdout;
     if (outpath != NULL && (out = fopen(outpath, "w")) == NULL) {
         perror(outpath);
-        goto out_args;
+        goto out_files;
     }
     static char outbuf[1 << 16];
     setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
@@ -158,12 +129,10 @@ int cmd_conns(int argc, char **argv)
 out_file:
     if (out != stdout)
         fclose(out);
-out_args:
+out_files:
     free(files);
     free(bpf);
-    free(pos);
+out_args:
+    cli_args_free(&a);
     return rc;
-out_usage:
-    free(pos);
-    return 2;
 }

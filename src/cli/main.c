@@ -17,6 +17,7 @@ static void usage(FILE *out)
           "Find out why some TCP connections fail when most work.\n"
           "\n"
           "commands:\n"
+          "  analyze FILE... [BPF] why connections fail: findings with their evidence and fixes\n"
           "  conns FILE... [BPF]   the connection table: one row per incarnation of a 4-tuple\n"
           "\n"
           "  tcpdoctor COMMAND --help   options of a command\n"
@@ -60,6 +61,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "conns") == 0)
         return cmd_conns(argc - 1, argv + 1);
+    if (strcmp(cmd, "analyze") == 0)
+        return cmd_analyze(argc - 1, argv + 1);
     fprintf(stderr, "tcpdoctor: unknown command \"%s\" (try tcpdoctor --help)\n", cmd);
     return 2;
 }

@@ -73,7 +73,7 @@ static inline bool cur_be32(pkt_cursor *c, uint32_t *out)
     return true;
 }
 
-/* Copy n bytes out (addresses); n must not be 0. */
+/* Copy n bytes out (addresses). */
 static inline bool cur_bytes(pkt_cursor *c, void *out, size_t n)
 {
     if (c->len < n)

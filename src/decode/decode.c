@@ -61,7 +61,8 @@ static enum pkt_status link_truncated(pkt_view *v)
 /*
  * The IP header at c.  want is 4 or 6 when the link layer named the version
  * (EtherType, address family, DLT_IPV4/DLT_IPV6) and 0 for raw IP, where
- * the version nibble decides (RFC 791 3.1, RFC 8200 3).
+ * the version nibble decides (RFC 791 3.1, RFC 8200 3).  An empty raw
+ * frame names no version; it is counted as ipv4_truncated.
  */
 static enum pkt_status link_ip(pkt_view *v, pkt_cursor c, uint32_t lost,
                                unsigned want)

@@ -4,9 +4,8 @@
 #include "decode_internal.h"
 
 enum {
-    IPPROTO_TCP_ = 6,
+    IP_PROTO_TCP = 6,
     IP4_MIN_HLEN = 20,              /* RFC 791 3.1: IHL >= 5 words */
-    IP4_FLAG_RESERVED = 0x8000,
     IP4_FLAG_DF = 0x4000,
     IP4_FLAG_MF = 0x2000,
     IP4_OFFSET_MASK = 0x1fff,       /* in 8-octet units */
@@ -17,7 +16,6 @@ enum {
     IP6_HOP_BY_HOP = 0,
     IP6_ROUTING = 43,
     IP6_FRAGMENT = 44,
-    IP6_ESP = 50,
     IP6_AH = 51,
     IP6_DEST_OPTS = 60,
     IP6_OPT_PAD1 = 0,
@@ -57,20 +55,48 @@ static void ipv4_options(pkt_view *v, pkt_cursor o)
 }
 
 /*
+ * RFC 791 3.1 fixed header (h holds exactly its 20 bytes) into v: every
+ * field is filled before any length is judged, so a report can still say
+ * whose packet was broken.  Returns the header length from IHL.
+ */
+static uint32_t ipv4_fixed(pkt_view *v, pkt_cursor h)
+{
+    uint8_t vihl, src[4], dst[4];
+    uint16_t total, frag;
+
+    cur_u8(&h, &vihl);
+    cur_skip(&h, 1);                    /* DSCP, ECN */
+    cur_be16(&h, &total);
+    cur_be16(&h, &v->ip_id);
+    cur_be16(&h, &frag);
+    cur_u8(&h, &v->ttl);
+    cur_u8(&h, &v->ip_proto);
+    cur_skip(&h, 2);                    /* checksum: not verified (offload) */
+    cur_bytes(&h, src, 4);
+    cur_bytes(&h, dst, 4);
+
+    v->ip_len = total;
+    v->ip_df = (frag & IP4_FLAG_DF) != 0;
+    v->frag_more = (frag & IP4_FLAG_MF) != 0;
+    v->frag_offset = (frag & IP4_OFFSET_MASK) * 8u;
+    v->frag_id = v->ip_id;
+    v->is_fragment = v->frag_more || v->frag_offset != 0;
+    ipv4_mapped(&v->src, src);
+    ipv4_mapped(&v->dst, dst);
+    return (vihl & 0x0fu) * 4;
+}
+
+/*
  * RFC 791 3.1 header.  Lengths, in the order they are checked:
  *   IHL * 4 >= 20, total length >= IHL * 4 (else the header lies: stop);
  *   total length <= bytes on the wire (else flag it and use what the wire
  *   had); total length < captured bytes means a link trailer (Ethernet
  *   padding), which is dropped here so it never counts as TCP payload;
  *   a header that does not fit the captured bytes is IPV4_TRUNCATED.
- * The fixed fields (addresses, id, TTL, fragment) are filled before any of
- * these checks so a report can still say whose packet was broken.
  */
 enum pkt_status pkt_dec_ipv4(pkt_view *v, pkt_cursor c, uint32_t lost)
 {
     pkt_cursor h, opts;
-    uint8_t vihl, ttl, proto, src[4], dst[4];
-    uint16_t total, id, frag;
     uint32_t hlen, wire, dlen;
 
     v->ip_version = 4;
@@ -78,48 +104,25 @@ enum pkt_status pkt_dec_ipv4(pkt_view *v, pkt_cursor c, uint32_t lost)
         pkt_dec_flag(v, PKT_AN_IPV4_TRUNCATED);
         return PKT_MALFORMED;
     }
-    cur_u8(&h, &vihl);
-    cur_skip(&h, 1);                    /* DSCP, ECN */
-    cur_be16(&h, &total);
-    cur_be16(&h, &id);
-    cur_be16(&h, &frag);
-    cur_u8(&h, &ttl);
-    cur_u8(&h, &proto);
-    cur_skip(&h, 2);                    /* checksum: not verified (offload) */
-    cur_bytes(&h, src, 4);
-    cur_bytes(&h, dst, 4);
-
-    hlen = (vihl & 0x0fu) * 4;
-    v->ip_proto = proto;
-    v->ttl = ttl;
-    v->ip_id = id;
-    v->ip_len = total;
-    v->ip_df = (frag & IP4_FLAG_DF) != 0;
-    v->frag_more = (frag & IP4_FLAG_MF) != 0;
-    v->frag_offset = (frag & IP4_OFFSET_MASK) * 8u;
-    v->frag_id = id;
-    v->is_fragment = v->frag_more || v->frag_offset != 0;
-    ipv4_mapped(&v->src, src);
-    ipv4_mapped(&v->dst, dst);
-
+    hlen = ipv4_fixed(v, h);
     if (hlen < IP4_MIN_HLEN) {
         pkt_dec_flag(v, PKT_AN_IPV4_BAD_IHL);
         return PKT_MALFORMED;
     }
-    if (total < hlen) {
+    if (v->ip_len < hlen) {
         pkt_dec_flag(v, PKT_AN_IPV4_BAD_TOTAL_LENGTH);
         return PKT_MALFORMED;
     }
     /* RFC 791 3.2: fragment offset + data must fit a 65535-byte datagram;
      * DF with MF describes a fragment of a datagram that may not be
      * fragmented.  Both are counted and the packet is still decoded. */
-    if ((frag & (IP4_FLAG_DF | IP4_FLAG_MF)) == (IP4_FLAG_DF | IP4_FLAG_MF) ||
-        v->frag_offset + (total - hlen) > IP_MAX_DATAGRAM)
+    if ((v->ip_df && v->frag_more) ||
+        v->frag_offset + (v->ip_len - hlen) > IP_MAX_DATAGRAM)
         pkt_dec_flag(v, PKT_AN_IPV4_BAD_FRAGMENT);
 
     /* c is past the fixed header: add it back to get the wire length. */
     wire = (uint32_t)c.len + IP4_MIN_HLEN + lost;
-    dlen = total;
+    dlen = v->ip_len;
     if (dlen > wire) {
         pkt_dec_flag(v, PKT_AN_IPV4_LENGTH_EXCEEDS_FRAME);
         dlen = wire;
@@ -133,8 +136,9 @@ enum pkt_status pkt_dec_ipv4(pkt_view *v, pkt_cursor c, uint32_t lost)
     ipv4_options(v, opts);
 
     if (v->frag_offset != 0)
-        return proto == IPPROTO_TCP_ ? PKT_TCP_FRAGMENT : PKT_OTHER_FRAGMENT;
-    if (proto != IPPROTO_TCP_)
+        return v->ip_proto == IP_PROTO_TCP ? PKT_TCP_FRAGMENT
+                                           : PKT_OTHER_FRAGMENT;
+    if (v->ip_proto != IP_PROTO_TCP)
         return PKT_NOT_TCP;
     /* cur_sub succeeded within the limit, so dlen >= hlen. */
     return pkt_dec_tcp(v, c, dlen - hlen);
@@ -234,13 +238,13 @@ static enum pkt_status ipv6_chain(pkt_view *v, pkt_cursor c, uint32_t dlen,
         dlen -= (uint32_t)hlen;
         if (nh == IP6_FRAGMENT && ipv6_fragment(v, e)) {
             v->ip_proto = next;
-            return next == IPPROTO_TCP_ ? PKT_TCP_FRAGMENT : PKT_OTHER_FRAGMENT;
+            return next == IP_PROTO_TCP ? PKT_TCP_FRAGMENT : PKT_OTHER_FRAGMENT;
         }
         nh = next;
     }
     /* ESP (50) and no next header (59) end the chain here too. */
     v->ip_proto = nh;
-    if (nh != IPPROTO_TCP_)
+    if (nh != IP_PROTO_TCP)
         return PKT_NOT_TCP;
     return pkt_dec_tcp(v, c, dlen);
 }

@@ -124,8 +124,9 @@ static bool tcp_options(pkt_view *v, pkt_cursor o, size_t room)
 
 /* Flag combinations no conforming stack sends: scans and OS probes (the
  * same list as Suricata's decoder events and Snort's tcp flag rules).  A
- * segment with none of SYN, ACK, RST, FIN cannot be valid in any state:
- * RFC 9293 3.10.7 requires ACK on every segment after the SYN. */
+ * segment with none of SYN, ACK, RST, FIN is dropped in every state: RFC
+ * 9293 3.10.7.2-3 (LISTEN, SYN-SENT) want SYN, ACK or RST, and 3.10.7.4
+ * drops a segment without ACK in the synchronized states. */
 static void tcp_flag_anomalies(pkt_view *v)
 {
     const uint8_t f = v->flags;

@@ -122,8 +122,13 @@ bool flow_live_is_new(const flow_live *l, const pkt_view *v, bool from_client)
     if (f & PKT_TCP_RST)
         return false;
     if ((f & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN) {
-        if (from_client)
+        if (from_client) {
+            /* The SYN-ACK was captured before its SYN (reordering at the
+               capture point): the SYN it acknowledges belongs to it. */
+            if (c->syn_count == 0 && l->synack_ack_seen && v->seq + 1u == l->synack_ack)
+                return false;
             return !(c->client.isn_seen && c->syn_count > 0 && v->seq == c->client.isn);
+        }
         /* from the server side */
         if (c->syn_count > 0 && c->synack_count == 0 && !l->trk[S].any)
             return false;   /* simultaneous open */
@@ -133,6 +138,11 @@ bool flow_live_is_new(const flow_live *l, const pkt_view *v, bool from_client)
     }
     if ((f & (PKT_TCP_SYN | PKT_TCP_ACK)) == (PKT_TCP_SYN | PKT_TCP_ACK)) {
         const flow_endpoint *snd = from_client ? &c->client : &c->server;
+        const flow_endpoint *rcv = from_client ? &c->server : &c->client;
+        /* A SYN-ACK acknowledging this incarnation's SYN answers it, even
+           after an RST (an injected or stray RST, RFC 5961 3). */
+        if (rcv->isn_seen && v->ack == rcv->isn + 1u)
+            return false;
         return l->closed && !(snd->isn_seen && snd->isn == v->seq);
     }
     return false;
@@ -166,8 +176,7 @@ static void note_ip(flow_endpoint *e, const pkt_view *v)
 
 /* Sequence tracking: next_seq is the highest seq + length sent (SYN and FIN
  * count one, RFC 9293 3.4).  Payload below it was sent before. */
-static void note_seq(flow_live *l, flow_endpoint *e, ep_track *t, const pkt_view *v,
-                     bool from_client)
+static void note_seq(flow_endpoint *e, const pkt_view *v)
 {
     if (v->flags & PKT_TCP_RST)
         return;     /* an RST's seq says nothing about data sent */
@@ -179,19 +188,25 @@ static void note_seq(flow_live *l, flow_endpoint *e, ep_track *t, const pkt_view
         e->next_seq = end;
         return;
     }
-    if (v->payload_len > 0 && seq_lt(v->seq, e->next_seq) && !(v->flags & PKT_TCP_SYN)) {
+    if (v->payload_len > 0 && seq_lt(v->seq, e->next_seq) && !(v->flags & PKT_TCP_SYN))
         e->retransmits++;
-        hist_log10(l, 't', from_client, &t->retrans_n, &t->retrans_next);
-    }
     if (seq_gt(end, e->next_seq))
         e->next_seq = end;
+}
+
+/* Zeek's analysis of this incarnation starts afresh (see on_syn). */
+static void zeek_restart(flow_live *l)
+{
+    for (int i = 0; i < 2; i++) {
+        l->trk[i].state = EP_INACTIVE;
+        l->trk[i].prev_state = EP_INACTIVE;
+    }
 }
 
 static void on_syn(flow_live *l, const pkt_view *v, bool from_client)
 {
     flow_conn *c = &l->conn;
     flow_endpoint *e = from_client ? &c->client : &c->server;
-    ep_track *t = &l->trk[from_client ? C : S];
     if (!e->isn_seen) {
         e->isn_seen = true;
         e->isn = v->seq;
@@ -201,10 +216,6 @@ static void on_syn(flow_live *l, const pkt_view *v, bool from_client)
         e->syn_window = v->window;
         e->syn_opts = v->opt;
     }
-    if (!t->syn_letter || t->last_syn_seq != v->seq)
-        hist_add(l, (v->flags & PKT_TCP_ACK) ? 'h' : 's', from_client);
-    t->syn_letter = true;
-    t->last_syn_seq = v->seq;
 
     if (from_client && !(v->flags & PKT_TCP_ACK)) {
         if (c->syn_count < FLOW_MAX_SYN) {
@@ -216,24 +227,27 @@ static void on_syn(flow_live *l, const pkt_view *v, bool from_client)
         if (c->handshake == FLOW_HS_NOT_SEEN) {
             c->handshake = FLOW_HS_NONE;
             c->first_answer = FLOW_HS_NONE;
+        } else if (c->first_answer == FLOW_HS_NOT_SEEN && c->synack_count > 0) {
+            c->first_answer = FLOW_HS_SYNACK;   /* its SYN-ACK came first */
         }
         /* A retried SYN after an RST: the RST did not end this
-           incarnation (it answered a stale ACK, tcp-behaviour.md 9.2). */
+           incarnation (it answered a stale ACK, tcp-behaviour.md 9.2).
+           Zeek makes the retry a new connection (IsReuse(): a SYN on a
+           closed connection), so its endpoint states start again. */
         if (c->syn_count > 1 && !c->established && c->reset_by != FLOW_SIDE_NONE) {
             if (c->handshake_rsts < UINT16_MAX)
                 c->handshake_rsts++;
             c->reset_by = FLOW_SIDE_NONE;
             l->closed = false;
-            if (t->state == EP_RESET)
-                t->state = EP_SYN_SENT;
-            if (l->trk[S].state == EP_RESET)
-                l->trk[S].state = l->trk[S].any ? EP_PARTIAL : EP_INACTIVE;
+            zeek_restart(l);
         }
-        if (t->state == EP_INACTIVE || t->state == EP_RESET)
-            t->state = EP_SYN_SENT;
         return;
     }
     if (!from_client && (v->flags & PKT_TCP_ACK)) {
+        if (!l->synack_ack_seen) {
+            l->synack_ack_seen = true;
+            l->synack_ack = v->ack;
+        }
         if (c->synack_count == 0) {
             c->synack_packet = v->num;
             c->synack_ts = v->ts_ns;
@@ -248,13 +262,7 @@ static void on_syn(flow_live *l, const pkt_view *v, bool from_client)
         if (c->handshake == FLOW_HS_NONE || c->handshake == FLOW_HS_ACK_ONLY ||
             c->handshake == FLOW_HS_RST || c->handshake == FLOW_HS_NOT_SEEN)
             c->handshake = FLOW_HS_SYNACK;
-        if (t->state == EP_INACTIVE || t->state == EP_PARTIAL)
-            t->state = EP_SYN_ACK_SENT;
-        return;
     }
-    /* simultaneous open (server's pure SYN) or a client SYN-ACK */
-    if (t->state == EP_INACTIVE)
-        t->state = EP_SYN_SENT;
 }
 
 /* An answer to the client's SYN that is not a SYN-ACK. */
@@ -274,7 +282,6 @@ static void on_fin(flow_live *l, const pkt_view *v, bool from_client)
 {
     flow_conn *c = &l->conn;
     flow_endpoint *e = from_client ? &c->client : &c->server;
-    ep_track *t = &l->trk[from_client ? C : S];
     if (!e->fin_seen) {
         e->fin_seen = true;
         e->fin_packet = v->num;
@@ -283,12 +290,6 @@ static void on_fin(flow_live *l, const pkt_view *v, bool from_client)
         if (c->closed_by == FLOW_SIDE_NONE)
             c->closed_by = from_client ? FLOW_SIDE_CLIENT : FLOW_SIDE_SERVER;
     }
-    if (!t->fin_letter || t->last_fin_seq != v->seq)
-        hist_add(l, 'f', from_client);
-    t->fin_letter = true;
-    t->last_fin_seq = v->seq;
-    if (t->state != EP_RESET)
-        t->state = EP_CLOSED;
     if (c->client.fin_seen && c->server.fin_seen)
         l->closed = true;
 }
@@ -297,7 +298,6 @@ static void on_rst(flow_live *l, const pkt_view *v, bool from_client)
 {
     flow_conn *c = &l->conn;
     flow_endpoint *e = from_client ? &c->client : &c->server;
-    ep_track *t = &l->trk[from_client ? C : S];
     if (e->rst_count == 0) {
         e->rst_packet = v->num;
         e->rst_ts = v->ts_ns;
@@ -310,11 +310,6 @@ static void on_rst(flow_live *l, const pkt_view *v, bool from_client)
         c->reset_by = from_client ? FLOW_SIDE_CLIENT : FLOW_SIDE_SERVER;
     if (!from_client && c->synack_count == 0 && c->syn_count > 0)
         on_handshake_answer(c, v, FLOW_HS_RST);
-    if (!t->rst_letter || t->last_rst_seq != v->seq)
-        hist_add(l, 'r', from_client);
-    t->rst_letter = true;
-    t->last_rst_seq = v->seq;
-    t->state = EP_RESET;
     l->closed = true;
 }
 
@@ -334,28 +329,361 @@ static void note_established(flow_live *l, const pkt_view *v, bool from_client)
         ok = false;
     if (!ok && c->synack_count > 0 && l->trk[C].any && l->trk[S].any && v->payload_len > 0)
         ok = true;
-    if (!ok)
-        return;
-    c->established = true;
-    for (int i = 0; i < 2; i++)
-        if (l->trk[i].state == EP_SYN_SENT || l->trk[i].state == EP_SYN_ACK_SENT ||
-            l->trk[i].state == EP_PARTIAL)
-            l->trk[i].state = EP_ESTABLISHED;
+    if (ok)
+        c->established = true;
 }
 
-/* Data acknowledged that the capture never showed: a content gap (Zeek 'g'). */
-static void note_gap(flow_live *l, const pkt_view *v, bool from_client)
+/* Data acknowledged that the capture never showed: the peer's final
+ * sequence number moves up to the acknowledgement. */
+static void note_acked(flow_live *l, const pkt_view *v, bool from_client)
 {
     if (!(v->flags & PKT_TCP_ACK) || (v->flags & (PKT_TCP_SYN | PKT_TCP_RST)))
         return;
     flow_endpoint *peer = from_client ? &l->conn.server : &l->conn.client;
-    ep_track *pt = &l->trk[from_client ? S : C];
     if (!peer->seq_seen || !l->conn.established)
         return;
-    if (seq_gt(v->ack, peer->next_seq)) {
-        hist_log10(l, 'g', !from_client, &pt->gap_n, &pt->gap_next);
+    if (seq_gt(v->ack, peer->next_seq))
         peer->next_seq = v->ack;
+}
+
+/*
+ * ---- Zeek's view of the packet ---------------------------------------------
+ *
+ * State and history follow Zeek's TCP analyzer packet by packet, in the order
+ * TCPSessionAdapter::Process() takes them (zeek/zeek,
+ * src/packet_analysis/protocol/tcp/TCPSessionAdapter.cc): init_endpoint(),
+ * update_history(), update_window(), update_last_seq(), UpdateStateMachine(),
+ * then the peer's AckReceived() that finds content gaps.  Zeek's originator
+ * is taken to be our client; where Zeek orients a connection otherwise (its
+ * likely_server_ports guess, or a SYN-ACK seen before its SYN) the direction
+ * differs from Zeek's and so do these (docs/conns.md, known differences).
+ * Not modelled: checksums (Zeek's 'c'), analyzer limits ('x'), Zeek's timers.
+ */
+
+/* Sequence space a segment takes, as Zeek's get_segment_len(): an RST's
+ * payload is not part of the stream. */
+static uint32_t zk_seg_len(const pkt_view *v)
+{
+    uint32_t n = (v->flags & PKT_TCP_RST) ? 0 : v->payload_len;
+    return n + ((v->flags & PKT_TCP_SYN) ? 1u : 0u) + ((v->flags & PKT_TCP_FIN) ? 1u : 0u);
+}
+
+/* TCP_Endpoint::SetState(): remember the state left. */
+static void zk_set(ep_track *t, enum ep_state s)
+{
+    if (s != t->state) {
+        t->prev_state = t->state;
+        t->state = s;
     }
+}
+
+/* init_endpoint(): where the sender's sequence space starts.  Without a SYN
+ * Zeek starts it one before the first packet, as if a SYN had been seen. */
+static void zk_init_endpoint(ep_track *t, const pkt_view *v, uint32_t end)
+{
+    bool syn = (v->flags & PKT_TCP_SYN) != 0;
+    bool reinit = false;
+    switch (t->state) {
+    case EP_INACTIVE:
+        t->zk_start = syn ? v->seq : v->seq - 1u;
+        t->zk_last = syn ? end : v->seq;  /* the first packet is not a rexmit */
+        t->zk_rcv = t->zk_start + 1u;
+        t->zk_nooo = 0;
+        return;
+    case EP_SYN_SENT:
+    case EP_SYN_ACK_SENT:
+        reinit = syn && v->seq != t->zk_start;      /* "SYN_seq_jump" */
+        break;
+    case EP_ESTABLISHED:
+    case EP_PARTIAL:
+        reinit = syn;       /* "guess ... this SYN will be the one that sets it up" */
+        break;
+    case EP_RESET:
+        reinit = syn && t->prev_state == EP_INACTIVE;   /* the RST was injected */
+        break;
+    default:
+        break;
+    }
+    if (reinit) {
+        t->zk_start = v->seq;
+        t->zk_last = end;
+        t->zk_rcv = t->zk_start + 1u;
+        t->zk_nooo = 0;
+    }
+}
+
+/*
+ * update_history(): one letter per kind and direction for a/d/i/q; s/h, f
+ * and r again when their relative sequence number differs from the last of
+ * their kind (the FIN's is taken after its payload).  A packet with two of
+ * SYN/FIN/RST gives only 'i' (FIN+RST) or 'q' (SYN with FIN or RST); 'd' and
+ * 'a' only come from packets with none of the three.
+ */
+static void zk_history(flow_live *l, ep_track *t, const pkt_view *v, bool from_client)
+{
+    uint8_t f = v->flags;
+    uint32_t rel = v->seq - t->zk_start;
+    int bits = ((f & PKT_TCP_SYN) != 0) + ((f & PKT_TCP_FIN) != 0) + ((f & PKT_TCP_RST) != 0);
+
+    if (bits > 1) {
+        bool fin_rst = (f & PKT_TCP_FIN) && (f & PKT_TCP_RST);
+        bool *seen = fin_rst ? &t->hist_i : &t->hist_q;
+        if (!*seen) {
+            *seen = true;
+            hist_add(l, fin_rst ? 'i' : 'q', from_client);
+        }
+    } else if (f & PKT_TCP_SYN) {
+        if (!t->syn_letter || t->last_syn_seq != rel)
+            hist_add(l, (f & PKT_TCP_ACK) ? 'h' : 's', from_client);
+        t->syn_letter = true;
+        t->last_syn_seq = rel;
+    } else if (f & PKT_TCP_FIN) {
+        rel += v->payload_len;
+        if (!t->fin_letter || t->last_fin_seq != rel)
+            hist_add(l, 'f', from_client);
+        t->fin_letter = true;
+        t->last_fin_seq = rel;
+    } else if (f & PKT_TCP_RST) {
+        if (!t->rst_letter || t->last_rst_seq != rel)
+            hist_add(l, 'r', from_client);
+        t->rst_letter = true;
+        t->last_rst_seq = rel;
+    } else if (v->payload_len > 0) {
+        if (!t->hist_d) {
+            t->hist_d = true;
+            hist_add(l, 'd', from_client);
+        }
+    } else if ((f & PKT_TCP_ACK) && !t->hist_a) {
+        t->hist_a = true;
+        hist_add(l, 'a', from_client);
+    }
+}
+
+/*
+ * update_last_seq(): payload that does not take the sender past the highest
+ * sequence number it had sent is a retransmission ('t').  Unlike Zeek, the
+ * payload of a SYN (TCP Fast Open) or of an RST is not counted: Zeek counts
+ * every SYN or RST carrying data, which is not a retransmission.
+ */
+static void zk_update_last_seq(flow_live *l, ep_track *t, const pkt_view *v, uint32_t end,
+                               bool from_client)
+{
+    int32_t delta = (int32_t)(end - t->zk_last);
+    uint8_t f = v->flags;
+    if ((f & (PKT_TCP_SYN | PKT_TCP_RST)) && (delta > 1048576 || delta < -1048576))
+        return;     /* TOO_LARGE_SEQ_DELTA: not trusted */
+    if ((f & PKT_TCP_FIN) && t->zk_last == t->zk_start + 1u) {
+        t->zk_last = end;
+        return;
+    }
+    if (t->state == EP_RESET)
+        return;     /* "don't trust any subsequent sequence numbers" */
+    if (delta > 0)
+        t->zk_last = end;
+    else if (v->payload_len > 0 && !(f & (PKT_TCP_SYN | PKT_TCP_RST)))
+        hist_log10(l, 't', from_client, &t->retrans_n, &t->retrans_next);
+}
+
+/*
+ * UpdateStateMachine() and its UpdateInactiveState(), UpdateSYN_SentState(),
+ * UpdateEstablishedState(), UpdateClosedState(): t sent the packet, p is its
+ * peer.  Note that the originator is ESTABLISHED once the responder's SYN-ACK
+ * is seen, and that an endpoint seen without a SYN stays PARTIAL (midstream
+ * traffic is OTH until a FIN or RST).
+ */
+static void zk_state_machine(ep_track *t, ep_track *p, const pkt_view *v, bool is_orig)
+{
+    uint8_t f = v->flags;
+    bool syn = f & PKT_TCP_SYN, fin = f & PKT_TCP_FIN, rst = f & PKT_TCP_RST,
+         ack = f & PKT_TCP_ACK;
+
+    switch (t->state) {
+    case EP_INACTIVE:
+        if (syn) {
+            if (is_orig) {
+                zk_set(t, ack ? EP_SYN_ACK_SENT : EP_SYN_SENT);
+            } else {
+                /* SYN-ACK, or a simultaneous open; a SYN answering the
+                   originator's SYN-ACK makes Zeek flip the roles. */
+                if (p->state == EP_SYN_SENT || (!ack && p->state == EP_SYN_ACK_SENT))
+                    zk_set(p, EP_ESTABLISHED);
+                zk_set(t, EP_ESTABLISHED);
+            }
+        }
+        if (fin)
+            zk_set(t, EP_CLOSED);
+        if (rst)
+            zk_set(t, EP_RESET);
+        if (t->state == EP_INACTIVE) {
+            if (!is_orig && v->payload_len == 0 && p->state == EP_SYN_SENT)
+                ;   /* an ACK before the SYN-ACK ("hello, ftp.microsoft.com") */
+            else if (ack && p->state == EP_ESTABLISHED)
+                zk_set(t, EP_ESTABLISHED);  /* the SYN was missed */
+            else
+                zk_set(t, EP_PARTIAL);
+        }
+        break;
+    case EP_SYN_SENT:
+    case EP_SYN_ACK_SENT:
+        if (fin)
+            zk_set(t, EP_CLOSED);
+        if (rst)
+            zk_set(t, EP_RESET);
+        break;
+    case EP_ESTABLISHED:
+    case EP_PARTIAL:
+        if (syn && t->state == EP_PARTIAL && p->state == EP_INACTIVE && !ack)
+            zk_set(t, EP_SYN_SENT);     /* "SYN_after_partial" */
+        if (fin && !rst) {
+            zk_set(t, EP_CLOSED);
+            /* the peer sent a FIN then an RST: a normal close after all */
+            if (p->state == EP_RESET && p->prev_state == EP_CLOSED)
+                zk_set(p, EP_CLOSED);
+        }
+        if (rst)
+            zk_set(t, EP_RESET);
+        break;
+    case EP_CLOSED:
+        /* an RST after FINs both ways leaves the close as it was */
+        if (rst && p->state != EP_CLOSED)
+            zk_set(t, EP_RESET);
+        break;
+    case EP_RESET:
+        break;
+    }
+}
+
+/* Ranges beyond the contiguous point that now touch it are taken in. */
+static void zk_absorb(ep_track *t)
+{
+    for (uint8_t i = 0; i < t->zk_nooo;) {
+        if (seq_gt(t->zk_ooo[i].lo, t->zk_rcv)) {
+            i++;
+            continue;
+        }
+        if (seq_gt(t->zk_ooo[i].hi, t->zk_rcv))
+            t->zk_rcv = t->zk_ooo[i].hi;
+        t->zk_ooo[i] = t->zk_ooo[--t->zk_nooo];
+        i = 0;
+    }
+}
+
+/*
+ * The sender's payload as Zeek's reassembler receives it (Process() ->
+ * DataSent()): not an RST's, not before the start of the sequence space,
+ * and only when the capture holds all of it (TCP_Endpoint::DataSent():
+ * "truncated_tcp_payload" is not reassembled, so its ack is a gap).
+ */
+static void zk_data(ep_track *t, const pkt_view *v)
+{
+    if (v->payload_len == 0 || (v->flags & PKT_TCP_RST) ||
+        v->payload_captured < v->payload_len || (int32_t)(v->seq - t->zk_start) < 0)
+        return;
+    uint32_t lo = v->seq + ((v->flags & PKT_TCP_SYN) ? 1u : 0u);
+    uint32_t hi = lo + v->payload_len;
+    if (!seq_gt(hi, t->zk_rcv))
+        return;
+    if (!seq_gt(lo, t->zk_rcv)) {
+        t->zk_rcv = hi;
+        zk_absorb(t);
+        return;
+    }
+    for (uint8_t i = 0; i < t->zk_nooo; i++) {
+        if (!seq_gt(lo, t->zk_ooo[i].hi) && !seq_lt(hi, t->zk_ooo[i].lo)) {
+            if (seq_lt(lo, t->zk_ooo[i].lo))
+                t->zk_ooo[i].lo = lo;
+            if (seq_gt(hi, t->zk_ooo[i].hi))
+                t->zk_ooo[i].hi = hi;
+            return;
+        }
+    }
+    if (t->zk_nooo < ZK_OOO_MAX) {
+        t->zk_ooo[t->zk_nooo].lo = lo;
+        t->zk_ooo[t->zk_nooo].hi = hi;
+        t->zk_nooo++;
+    }
+}
+
+/* TCP_Reassembler::Gap(): only between endpoints ESTABLISHED, or CLOSED
+ * straight from ESTABLISHED. */
+static bool zk_clean(const ep_track *t)
+{
+    return t->state == EP_ESTABLISHED ||
+           (t->state == EP_CLOSED && t->prev_state == EP_ESTABLISHED);
+}
+
+/*
+ * Content gaps ('g', for the side whose data is missing), as Zeek's
+ * TCP_Reassembler::AckReceived() -> TrimToSeq() -> Undelivered() finds them:
+ * the acknowledgement goes beyond the data seen, each hole below it counts
+ * once, and the ack of a FIN is taken as the ack of the data before it.
+ */
+static void zk_ack(flow_live *l, const pkt_view *v, bool from_client)
+{
+    if (!(v->flags & PKT_TCP_ACK))
+        return;
+    const flow_conn *c = &l->conn;
+    ep_track *t = &l->trk[from_client ? C : S];
+    ep_track *pt = &l->trk[from_client ? S : C];
+    if (pt->state == EP_INACTIVE)
+        return;     /* the peer has sent nothing: Zeek's init_peer() */
+    uint32_t up = v->ack;
+    if (pt->zk_fin && !seq_lt(up, pt->zk_fin_end))
+        up = pt->zk_fin_end - 1u;
+    if (pt->zk_trim_set && !seq_gt(up, pt->zk_trim))
+        return;
+    pt->zk_trim_set = true;
+    pt->zk_trim = up;
+    if (!seq_gt(up, pt->zk_rcv))
+        return;
+    /* Undelivered(): in a partial connection, an ack of the first octet or
+       two is the faked SYN, not missing data */
+    if (c->syn_count == 0 && c->synack_count == 0 && up - pt->zk_start <= 2u)
+        return;
+    bool report = zk_clean(t) && zk_clean(pt);
+    for (;;) {
+        int first = -1;
+        for (int i = 0; i < pt->zk_nooo; i++)
+            if (seq_lt(pt->zk_ooo[i].lo, up) &&
+                (first < 0 || seq_lt(pt->zk_ooo[i].lo, pt->zk_ooo[first].lo)))
+                first = i;
+        if (first < 0)
+            break;
+        if (report)     /* the hole before the first block seen */
+            hist_log10(l, 'g', !from_client, &pt->gap_n, &pt->gap_next);
+        pt->zk_rcv = pt->zk_ooo[first].lo;
+        zk_absorb(pt);
+    }
+    if (seq_gt(up, pt->zk_rcv)) {
+        if (report)
+            hist_log10(l, 'g', !from_client, &pt->gap_n, &pt->gap_next);
+        pt->zk_rcv = up;
+        zk_absorb(pt);  /* DataBlockList::Trim(): a block at the ack goes on */
+    }
+}
+
+static void zeek_packet(flow_live *l, const pkt_view *v, bool from_client)
+{
+    ep_track *t = &l->trk[from_client ? C : S];
+    ep_track *p = &l->trk[from_client ? S : C];
+    uint32_t end = v->seq + zk_seg_len(v);
+
+    zk_init_endpoint(t, v, end);
+    zk_history(l, t, v, from_client);
+    /* update_window(): zero windows, except with or after an RST, or once
+       the peer has closed */
+    if (v->window == 0 && !(v->flags & PKT_TCP_RST) && p->state != EP_CLOSED &&
+        t->state != EP_RESET)
+        hist_log10(l, 'w', from_client, &t->zero_n, &t->zero_next);
+    zk_update_last_seq(l, t, v, end, from_client);
+    if (v->flags & PKT_TCP_FIN) {
+        t->zk_fin = true;
+        t->zk_fin_end = end;
+    }
+    zk_state_machine(t, p, v, from_client);
+    /* then the peer's data this packet acknowledges, then its own data */
+    zk_ack(l, v, from_client);
+    zk_data(t, v);
 }
 
 void flow_live_packet(flow_live *l, const pkt_view *v, bool from_client)
@@ -369,22 +697,6 @@ void flow_live_packet(flow_live *l, const pkt_view *v, bool from_client)
     c->last_ts = v->ts_ns;
     note_ip(e, v);
     note_ts(e, v);
-
-    /* Zeek 'q': SYN with FIN or RST; 'i': other inconsistent combinations. */
-    if ((f & PKT_TCP_SYN) && (f & (PKT_TCP_FIN | PKT_TCP_RST))) {
-        if (!t->hist_q) {
-            t->hist_q = true;
-            hist_add(l, 'q', from_client);
-        }
-    } else if ((f & PKT_TCP_RST) && (f & PKT_TCP_FIN)) {
-        if (!t->hist_i) {
-            t->hist_i = true;
-            hist_add(l, 'i', from_client);
-        }
-    }
-
-    if (!t->any && t->state == EP_INACTIVE && !(f & (PKT_TCP_SYN | PKT_TCP_RST)))
-        t->state = EP_PARTIAL;
     t->any = true;
 
     if (f & PKT_TCP_SYN)
@@ -394,28 +706,13 @@ void flow_live_packet(flow_live *l, const pkt_view *v, bool from_client)
              !c->established)
         on_handshake_answer(c, v, FLOW_HS_ACK_ONLY);
 
-    note_gap(l, v, from_client);
-    note_seq(l, e, t, v, from_client);
+    zeek_packet(l, v, from_client);
+    note_acked(l, v, from_client);
+    note_seq(e, v);
     note_established(l, v, from_client);
 
-    if (!(f & (PKT_TCP_SYN | PKT_TCP_FIN | PKT_TCP_RST))) {
-        if (v->payload_len > 0) {
-            if (!t->hist_d) {
-                t->hist_d = true;
-                hist_add(l, 'd', from_client);
-            }
-        } else if ((f & PKT_TCP_ACK) && !t->hist_a) {
-            t->hist_a = true;
-            hist_add(l, 'a', from_client);
-        }
-    } else if (v->payload_len > 0 && !(f & PKT_TCP_RST) && !t->hist_d) {
-        t->hist_d = true;
-        hist_add(l, 'd', from_client);
-    }
-    if (v->window == 0 && !(f & (PKT_TCP_SYN | PKT_TCP_RST | PKT_TCP_FIN))) {
+    if (v->window == 0 && !(f & (PKT_TCP_SYN | PKT_TCP_RST | PKT_TCP_FIN)))
         e->zero_windows++;
-        hist_log10(l, 'w', from_client, &t->zero_n, &t->zero_next);
-    }
     if (f & PKT_TCP_FIN)
         on_fin(l, v, from_client);
     if (f & PKT_TCP_RST)

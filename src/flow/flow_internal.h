@@ -28,6 +28,11 @@ enum ep_state {
     EP_RESET
 };
 
+/* Holes in a side's data that the content-gap test keeps track of; data
+ * beyond more holes than this is forgotten (a later ack may then report a
+ * gap for data that was in fact seen). */
+#define ZK_OOO_MAX 4
+
 /* Per-direction bookkeeping that is not part of the public record. */
 typedef struct ep_track {
     enum ep_state state;        /* Zeek's endpoint state ... */
@@ -35,6 +40,13 @@ typedef struct ep_track {
     bool     any;               /* sent at least one packet */
     uint32_t zk_start;          /* Zeek's StartSeq() and LastSeq(): the seq */
     uint32_t zk_last;           /* space Zeek's 't' and size are measured in */
+    uint32_t zk_rcv;            /* this side's data seen contiguously up to here */
+    uint8_t  zk_nooo;           /* data seen beyond a hole: [lo, hi) ranges */
+    struct { uint32_t lo, hi; } zk_ooo[ZK_OOO_MAX];
+    bool     zk_fin;            /* a FIN was sent; zk_fin_end is the seq after */
+    uint32_t zk_fin_end;        /* the last one (Zeek's FIN_seq) */
+    bool     zk_trim_set;       /* highest ack of this side's data acted on */
+    uint32_t zk_trim;           /* (Zeek's trim_seq) */
     bool     hist_a;            /* history letters recorded once */
     bool     hist_d;
     bool     hist_i;
@@ -52,6 +64,8 @@ typedef struct flow_live {
     flow_conn conn;
     bool     client_is_a;       /* client is the key's first endpoint */
     bool     closed;            /* FIN both ways, or an RST that stood */
+    bool     synack_ack_seen;   /* the first SYN-ACK's acknowledgment number */
+    uint32_t synack_ack;
     ep_track trk[2];            /* [0] client, [1] server */
     uint8_t  hist_len;
     uint32_t hist_dropped;

@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 TD, DATA = sys.argv[1], sys.argv[2]
-BASE = os.path.join(DATA, "peer-timewait-retry.pcap")
+BASE = os.path.join(DATA, "netns-server-closes.pcap")   # 3 x 11 frames, real kernel
 failures = []
 
 
@@ -59,20 +59,20 @@ base = rows(out)
 check("base incarnations", len(base), 3)
 
 with tempfile.TemporaryDirectory() as tmp:
-    # 1. Truncated inside the 12th record: the first 11 frames are analysed
-    #    and written, then the error names the file and packet 12, exit 2.
+    # 1. Truncated inside the 17th record: the first 16 frames are analysed
+    #    and written, then the error names the file and packet 17, exit 2.
     cut = os.path.join(tmp, "cut.pcap")
     with open(cut, "wb") as f:
         f.write(hdr)
-        for h, d in recs[:11]:
+        for h, d in recs[:16]:
             f.write(h + d)
-        f.write(recs[11][0] + recs[11][1][:7])
+        f.write(recs[16][0] + recs[16][1][:7])
     code, out, err = run(["conns", "-q", "--format", "ndjson", cut])
     check("truncated exit", code, 2)
-    check("truncated message", err.startswith("tcpdoctor: %s: packet 12: " % cut), True)
+    check("truncated message", err.startswith("tcpdoctor: %s: packet 17: " % cut), True)
     got = rows(out)
-    check("truncated rows", [(r["first_packet"], r["last_packet"]) for r in got],
-          [(1, 8), (9, 11)])
+    check("truncated rows", [(r["first_packet"], r["last_packet"], r["state"]) for r in got],
+          [(1, 11, "SF"), (12, 16, "S1")])
 
     # 2. Cut inside a record header: same rule, packet 12.
     cut2 = os.path.join(tmp, "cut2.pcap")
@@ -84,7 +84,7 @@ with tempfile.TemporaryDirectory() as tmp:
     code, out, err = run(["conns", "-q", "--format", "ndjson", cut2])
     check("header-cut exit", code, 2)
     check("header-cut message", ("%s: packet 12:" % cut2) in err, True)
-    check("header-cut rows", len(rows(out)), 2)
+    check("header-cut rows", len(rows(out)), 1)
 
     # 3. Two files merged by time: the second half of the records shifted
     #    by 0 s interleaves exactly back into the original order.
@@ -104,11 +104,12 @@ with tempfile.TemporaryDirectory() as tmp:
     check("stdin rows", rows(out), base)
 
     # 5. BPF filter: frame numbers stay those of the file (Wireshark's).
-    code, out, err = run(["conns", "-q", "--format", "ndjson", BASE, "port", "40011"])
+    port = str(base[2]["client_port"])
+    code, out, err = run(["conns", "-q", "--format", "ndjson", BASE, "port", port])
     check("bpf exit", code, 0)
     got = rows(out)
-    check("bpf rows", [(r["client_port"], r["first_packet"]) for r in got],
-          [(40011, base[2]["first_packet"])])
+    check("bpf rows", [(r["client_port"], r["first_packet"], r["last_packet"]) for r in got],
+          [(base[2]["client_port"], 23, 33)])
     code, out, err = run(["conns", "-q", BASE, "port", "and"])
     check("bad filter exit", code, 2)
     check("bad filter message", "filter \"port and\"" in err, True)

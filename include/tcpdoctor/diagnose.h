@@ -1,0 +1,140 @@
+/* diagnose.h - findings (the diagnosis model) and the engine that runs the detectors over incarnations. */
+#ifndef TCPDOCTOR_DIAGNOSE_H
+#define TCPDOCTOR_DIAGNOSE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcpdoctor/flow.h"
+#include "tcpdoctor/packet.h"
+
+/* printf-style checking where the compiler offers it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DIAG_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define DIAG_PRINTF(fmt, args)
+#endif
+
+/* ---- findings --------------------------------------------------------- */
+
+enum diag_severity {
+    DIAG_INFO,
+    DIAG_WARNING,
+    DIAG_ERROR
+};
+
+/* Where the capture was taken (tcpdoctor infers it; --vantage overrides). */
+enum diag_vantage {
+    DIAG_VANTAGE_UNKNOWN,
+    DIAG_VANTAGE_SERVER,    /* at or next to the servers */
+    DIAG_VANTAGE_CLIENT,    /* at or next to the clients */
+    DIAG_VANTAGE_PATH       /* in between (e.g. outside a NAT) */
+};
+
+/* One line of proof: a packet (0 = none) and what it shows. */
+typedef struct diag_evidence {
+    uint64_t packet;
+    int64_t  ts_ns;
+    char    *text;
+} diag_evidence;
+
+/* An inferred value, with its bounds when the evidence gives them. */
+typedef struct diag_param {
+    char    *name;          /* e.g. "nat_reuse_s" */
+    double   value;
+    bool     has_min, has_max;
+    double   min, max;
+    char    *unit;          /* "s", "ports", "hosts", "" */
+    char    *note;          /* how it was inferred; may be NULL */
+} diag_param;
+
+typedef struct diag_remedy {
+    char *action;           /* what to do */
+    char *tradeoff;         /* what it costs or risks */
+} diag_remedy;
+
+#define DIAG_MAX_EVIDENCE 40    /* evidence lines kept per finding; more are counted */
+
+typedef struct diag_finding {
+    const char *id;         /* stable id (docs/findings.md) */
+    enum diag_severity severity;
+    double   confidence;    /* 0..1 */
+    uint64_t events;        /* occurrences behind the finding */
+    char    *summary;       /* one line */
+    char    *explanation;   /* paragraphs, plain words */
+    diag_evidence *evidence;
+    size_t   n_evidence;
+    uint64_t evidence_omitted;
+    diag_param *params;
+    size_t   n_params;
+    diag_remedy *remedies;  /* ranked: best first */
+    size_t   n_remedies;
+    /* subject: the endpoints the finding is about (zero when general) */
+    pkt_addr client;        /* or the source IP */
+    pkt_addr server;
+    uint16_t server_port;
+    bool     has_client, has_server;
+    /* private to the engine */
+    size_t   cap_evidence, cap_params, cap_remedies;
+} diag_finding;
+
+typedef struct diag_findings {
+    diag_finding *v;
+    size_t n;
+    size_t cap;
+} diag_findings;
+
+/* New finding appended to fs (NULL only on allocation failure). Text fields
+ * are built with the functions below; fs owns everything. */
+diag_finding *diag_add(diag_findings *fs, const char *id, enum diag_severity sev,
+                       double confidence);
+void diag_summary(diag_finding *f, const char *fmt, ...)
+    DIAG_PRINTF(2, 3);
+/* Append a paragraph to the explanation. */
+void diag_explain(diag_finding *f, const char *fmt, ...)
+    DIAG_PRINTF(2, 3);
+void diag_evidence_add(diag_finding *f, uint64_t packet, int64_t ts_ns, const char *fmt, ...)
+    DIAG_PRINTF(4, 5);
+/* Add a parameter; returns it so bounds and a note can be set (NULL on
+ * allocation failure: diag_param_min/max/note accept NULL and do nothing). */
+diag_param *diag_param_add(diag_finding *f, const char *name, double value, const char *unit);
+void diag_param_min(diag_param *p, double min);
+void diag_param_max(diag_param *p, double max);
+void diag_param_note(diag_param *p, const char *fmt, ...)
+    DIAG_PRINTF(2, 3);
+void diag_remedy_add(diag_finding *f, const char *action, const char *tradeoff);
+const diag_param *diag_param_get(const diag_finding *f, const char *name);
+
+/* Most important first: severity, then confidence, then events. */
+void diag_findings_sort(diag_findings *fs);
+void diag_findings_free(diag_findings *fs);
+
+const char *diag_severity_name(enum diag_severity s);   /* "info", ... */
+const char *diag_vantage_name(enum diag_vantage v);     /* "server", ... */
+
+/* ---- the engine ---------------------------------------------------------- */
+
+typedef struct diag_config {
+    enum diag_vantage vantage;  /* DIAG_VANTAGE_UNKNOWN: infer it */
+} diag_config;
+
+typedef struct diag_engine diag_engine;
+
+diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen);
+void diag_engine_free(diag_engine *e);
+
+/* Feed every packet (optional detectors look at fragments and timestamps)
+ * and every finished incarnation (flow_sink_fn compatible: ctx = engine). */
+void diag_engine_packet(diag_engine *e, const pkt_view *v, enum pkt_status st);
+void diag_engine_conn(void *engine, const flow_conn *c);
+
+/* After the last packet and flow_table_flush(): run the detectors' final
+ * passes and fill *out (sorted, most important first).  0, or -ENOMEM. */
+int diag_engine_finish(diag_engine *e, diag_findings *out);
+
+/* The vantage point used (given, or inferred by diag_engine_finish). */
+enum diag_vantage diag_engine_vantage(const diag_engine *e);
+
+#endif

@@ -1,0 +1,152 @@
+/* abortive_close.c - detector: established connections ended with RST instead of FIN. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diagnose/diag_internal.h"
+
+/*
+ * An RST that ends an established connection is an abortive close: the
+ * application closed with SO_LINGER {1, 0} or with unread data (RFC 2525
+ * 2.17, Linux __tcp_close(), tcp-behaviour.md 1.2), or the peer had no
+ * socket any more.  Neither side enters TIME_WAIT.  Some applications do it
+ * on purpose to free ports at once (seed 003: Outlook); it is informational
+ * unless data was still flowing (the closer's peer had sent data it never
+ * saw acknowledged), which this detector reports as a warning.
+ */
+
+typedef struct grp {
+    pkt_addr server;
+    uint16_t port;
+    enum flow_side by;
+    uint64_t n, lost_data;
+    uint64_t example_packet;
+    int64_t example_ts;
+    pkt_addr example_client;
+    uint16_t example_client_port;
+} grp;
+
+typedef struct ac_state {
+    grp *g;
+    size_t n, cap;
+    uint64_t established;       /* per server endpoint would be nicer; total is enough */
+    bool oom;
+} ac_state;
+
+static void *ac_create(diag_ctx *ctx)
+{
+    (void)ctx;
+    return calloc(1, sizeof(ac_state));
+}
+
+static void ac_destroy(void *p)
+{
+    ac_state *st = p;
+    free(st->g);
+    free(st);
+}
+
+static void ac_conn(void *p, const flow_conn *c, diag_ctx *ctx)
+{
+    (void)ctx;
+    ac_state *st = p;
+    if (!c->established)
+        return;
+    st->established++;
+    if (c->reset_by == FLOW_SIDE_NONE)
+        return;
+    const flow_endpoint *rst = c->reset_by == FLOW_SIDE_CLIENT ? &c->client : &c->server;
+    /* After a FIN exchange both ways, an RST is a late answer, not a close. */
+    if (c->client.fin_seen && c->server.fin_seen && rst->rst_ts > c->client.fin_ts &&
+        rst->rst_ts > c->server.fin_ts)
+        return;
+    size_t k;
+    for (k = 0; k < st->n; k++)
+        if (st->g[k].port == c->server.port && st->g[k].by == c->reset_by &&
+            memcmp(st->g[k].server.b, c->server.addr.b, 16) == 0)
+            break;
+    if (k == st->n) {
+        if (st->n == st->cap) {
+            size_t nc = st->cap ? st->cap * 2 : 8;
+            grp *g = realloc(st->g, nc * sizeof *g);
+            if (g == NULL) {
+                st->oom = true;
+                return;
+            }
+            st->g = g;
+            st->cap = nc;
+        }
+        memset(&st->g[k], 0, sizeof st->g[k]);
+        st->g[k].server = c->server.addr;
+        st->g[k].port = c->server.port;
+        st->g[k].by = c->reset_by;
+        st->g[k].example_packet = rst->rst_packet;
+        st->g[k].example_ts = rst->rst_ts;
+        st->g[k].example_client = c->client.addr;
+        st->g[k].example_client_port = c->client.port;
+        st->n++;
+    }
+    st->g[k].n++;
+    /* The peer of the resetting side had data in flight: its last data
+       was beyond what the resetting side acknowledged (RST seq gives no ack;
+       use the RST's ACK flag as the sign it acknowledged something). */
+    const flow_endpoint *peer = c->reset_by == FLOW_SIDE_CLIENT ? &c->server : &c->client;
+    if (peer->retransmits > 0 && !peer->fin_seen)
+        st->g[k].lost_data++;
+}
+
+static int ac_finish(void *p, diag_ctx *ctx, diag_findings *out)
+{
+    ac_state *st = p;
+    if (st->oom)
+        return -ENOMEM;
+    for (size_t k = 0; k < st->n; k++) {
+        grp *g = &st->g[k];
+        enum diag_severity sev = g->lost_data ? DIAG_WARNING : DIAG_INFO;
+        diag_finding *f = diag_add(out, "abortive-close", sev, 0.9);
+        if (f == NULL)
+            return -ENOMEM;
+        char s[64], c[64];
+        diag_endpoint(&g->server, g->port, s, sizeof s);
+        diag_endpoint(&g->example_client, g->example_client_port, c, sizeof c);
+        const char *who = flow_side_name(g->by);
+        f->events = g->n;
+        f->server = g->server;
+        f->server_port = g->port;
+        f->has_server = true;
+        diag_summary(f, "%llu connection%s to %s ended with an RST from the %s instead of a FIN "
+                     "exchange%s", (unsigned long long)g->n, g->n == 1 ? "" : "s", s, who,
+                     g->lost_data ? ", some while data was still being retransmitted" : "");
+        diag_explain(f, "The %s closed these connections abortively: an RST instead of a FIN. "
+                     "Applications do this on purpose (SO_LINGER with a zero timeout) or by "
+                     "closing with unread data; some, like Outlook, do it routinely. Neither "
+                     "side then keeps TIME_WAIT, so the ports are free at once. It is harmless "
+                     "when both sides were done; it loses data when the other side was still "
+                     "sending.", who);
+        if (g->lost_data)
+            diag_explain(f, "In %llu of them the other side was still retransmitting data "
+                         "when the RST came: that data was lost.",
+                         (unsigned long long)g->lost_data);
+        diag_evidence_add(f, g->example_packet, g->example_ts, "%8.3f  %s  RST from the %s "
+                          "(client %s)", diag_rel(ctx, g->example_ts), s, who, c);
+        diag_param_add(f, "connections", (double)g->n, "");
+        diag_param_add(f, "share", st->established ? (double)g->n / (double)st->established : 0,
+                       "of established");
+        diag_remedy_add(f, "Nothing to do if the application means it: RST closes free ports at "
+                           "once and avoid TIME_WAIT",
+                        "a peer still sending loses its data and sees ECONNRESET");
+        diag_remedy_add(f, "If not intended, look for SO_LINGER {1, 0} or for sockets closed "
+                           "with unread data in the application",
+                        "a graceful close keeps TIME_WAIT on the closing side");
+    }
+    return 0;
+}
+
+const diag_detector diag_det_abortive_close = {
+    .id = "abortive-close",
+    .create = ac_create,
+    .conn = ac_conn,
+    .finish = ac_finish,
+    .destroy = ac_destroy,
+};

@@ -1,0 +1,116 @@
+/* diag_internal.h - private to src/diagnose: the detector interface and the context detectors share. */
+#ifndef TCPDOCTOR_DIAG_INTERNAL_H
+#define TCPDOCTOR_DIAG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tcpdoctor/diagnose.h"
+
+/*
+ * How the engine works.  Detectors never see packets' bytes: they see the
+ * decoded packets (optional), every finished incarnation (flow_conn), and,
+ * when a 4-tuple was reused, the pair (previous incarnation, next one).  At
+ * the end each detector's finish() turns what it gathered into findings, in
+ * a fixed order so that general detectors (syn-unanswered, port-exhaustion)
+ * can leave out what a more specific one has explained.
+ */
+
+/* A reuse of a 4-tuple that met (or may have met) the previous
+ * incarnation's TIME_WAIT: filled by timewait-reuse, read by
+ * nat-timewait-mismatch, isn-not-increasing and others. */
+enum tw_outcome {
+    TW_ACCEPTED,        /* SYN-ACK to the first SYN */
+    TW_STALE_ACK,       /* bare ACK of the old connection, client RST, retry */
+    TW_IGNORED,         /* no answer to the first SYN(s) */
+    TW_RESET            /* RST to the SYN */
+};
+
+typedef struct tw_event {
+    pkt_addr client, server;
+    uint16_t client_port, server_port;
+    enum flow_side prev_closer;     /* who sent the first FIN of the old one */
+    bool     prev_reset;            /* the old one ended with RST */
+    int64_t  prev_close_ts;         /* last packet of the old incarnation */
+    uint64_t prev_close_packet;
+    int64_t  syn_ts;                /* first SYN of the new one */
+    uint64_t syn_packet;
+    double   gap_s;                 /* syn_ts - prev_close_ts */
+    enum tw_outcome outcome;
+    uint16_t syn_count;
+    bool     succeeded;             /* a SYN-ACK came eventually */
+    double   delay_s;               /* first SYN to SYN-ACK (or to giving up) */
+    bool     gave_up_rst;           /* client RST after its SYNs, no SYN-ACK */
+    uint64_t answer_packet;
+    bool     prev_ts_seen, cur_ts_seen;
+    uint32_t prev_client_tsval_last, cur_client_tsval_syn;
+    bool     isn_not_above;         /* new ISN <= old client final seq (RFC 1122 4.2.2.13) */
+    uint32_t prev_client_final_seq, cur_client_isn;
+    uint8_t  prev_client_ttl, cur_client_ttl;
+} tw_event;
+
+typedef struct diag_ctx {
+    enum diag_vantage vantage;
+    uint64_t conns;                 /* incarnations seen */
+    int64_t  first_ts, last_ts;     /* capture span (packet times) */
+    bool     have_ts;
+    /* reuse events (all reuses of a 4-tuple, TIME_WAIT or not) */
+    tw_event *tw;
+    size_t   n_tw, cap_tw;
+    /* first packets of incarnations whose SYN failure a specific finding
+       explains (sorted on demand) */
+    uint64_t *explained;
+    size_t   n_explained, cap_explained;
+    bool     explained_sorted;
+} diag_ctx;
+
+/* Mark an incarnation (by its first packet) as explained; 0 or -ENOMEM. */
+int diag_ctx_explain(diag_ctx *ctx, uint64_t first_packet);
+bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet);
+int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev);
+
+typedef struct diag_detector {
+    const char *id;
+    void *(*create)(diag_ctx *ctx);                         /* NULL: -ENOMEM */
+    void (*packet)(void *st, const pkt_view *v, enum pkt_status s, diag_ctx *ctx);
+    void (*conn)(void *st, const flow_conn *c, diag_ctx *ctx);
+    void (*reuse)(void *st, const flow_conn *prev, const flow_conn *cur, diag_ctx *ctx);
+    int  (*finish)(void *st, diag_ctx *ctx, diag_findings *out);   /* 0 / -ENOMEM */
+    void (*destroy)(void *st);
+} diag_detector;
+
+/* In finish order (engine.c lists them). */
+extern const diag_detector diag_det_timewait_reuse;
+extern const diag_detector diag_det_nat_timewait_mismatch;
+extern const diag_detector diag_det_isn_not_increasing;
+extern const diag_detector diag_det_nat_multiple_hosts;
+extern const diag_detector diag_det_paws_reject;
+extern const diag_detector diag_det_port_exhaustion;
+extern const diag_detector diag_det_timewait_accumulation;
+extern const diag_detector diag_det_abortive_close;
+extern const diag_detector diag_det_fragmented_tcp;
+extern const diag_detector diag_det_syn_unanswered;
+
+/* ---- helpers for detectors ---------------------------------------------- */
+
+static inline double diag_secs(int64_t ns) { return (double)ns / 1e9; }
+
+/* a after b in sequence space (RFC 9293 3.4, modulo 2^32). */
+static inline bool diag_seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+
+/* "10.0.0.1:40000" or "[fd00::1]:40000" into buf (at least 64 bytes). */
+const char *diag_endpoint(const pkt_addr *a, uint16_t port, char *buf, size_t len);
+/* "10.0.0.1" */
+const char *diag_addr(const pkt_addr *a, char *buf, size_t len);
+/* Seconds since the first packet of the capture, for evidence lines. */
+double diag_rel(const diag_ctx *ctx, int64_t ts_ns);
+
+/* Canonical TIME_WAIT lengths of common stacks (tcp-behaviour.md 10). */
+typedef struct tw_default {
+    const char *os;
+    double seconds;
+} tw_default;
+extern const tw_default diag_tw_defaults[];
+extern const size_t diag_n_tw_defaults;
+
+#endif

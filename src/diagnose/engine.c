@@ -1,0 +1,350 @@
+/* engine.c - run the detectors over packets and incarnations; pair reuses; infer the vantage point. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diagnose/diag_internal.h"
+
+/* Finish order: specific causes first, the catch-all syn-unanswered last. */
+static const diag_detector *const detectors[] = {
+    &diag_det_timewait_reuse,
+    &diag_det_nat_timewait_mismatch,
+    /* isn-not-increasing */
+    /* nat-multiple-hosts */
+    /* paws-reject */
+    /* port-exhaustion */
+    /* timewait-accumulation */
+    &diag_det_abortive_close,
+    /* fragmented-tcp */
+    &diag_det_syn_unanswered,
+};
+#define N_DETECTORS (sizeof detectors / sizeof detectors[0])
+
+/* Previous incarnations waiting for the next one of the same 4-tuple. */
+typedef struct pending {
+    struct pending *next;
+    pkt_addr a, b;
+    uint16_t pa, pb;
+    flow_conn conn;
+} pending;
+
+#define PENDING_BUCKETS 4096
+
+/* Handshake timing votes for the vantage point (see infer_vantage). */
+typedef struct vantage_votes {
+    uint64_t server, client, path, samples;
+    uint64_t ttl_server, ttl_client, ttl_samples;
+} vantage_votes;
+
+struct diag_engine {
+    diag_config cfg;
+    diag_ctx ctx;
+    void *state[N_DETECTORS];
+    pending *pend[PENDING_BUCKETS];
+    vantage_votes votes;
+    bool oom;
+};
+
+/* ---- ctx helpers ----------------------------------------------------- */
+
+int diag_ctx_explain(diag_ctx *ctx, uint64_t first_packet)
+{
+    if (ctx->n_explained == ctx->cap_explained) {
+        size_t nc = ctx->cap_explained ? ctx->cap_explained * 2 : 64;
+        uint64_t *p = realloc(ctx->explained, nc * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        ctx->explained = p;
+        ctx->cap_explained = nc;
+    }
+    ctx->explained[ctx->n_explained++] = first_packet;
+    ctx->explained_sorted = false;
+    return 0;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
+{
+    if (!ctx->explained_sorted) {
+        qsort(ctx->explained, ctx->n_explained, sizeof *ctx->explained, cmp_u64);
+        ctx->explained_sorted = true;
+    }
+    return bsearch(&first_packet, ctx->explained, ctx->n_explained, sizeof *ctx->explained,
+                   cmp_u64) != NULL;
+}
+
+int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev)
+{
+    if (ctx->n_tw == ctx->cap_tw) {
+        size_t nc = ctx->cap_tw ? ctx->cap_tw * 2 : 64;
+        tw_event *p = realloc(ctx->tw, nc * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        ctx->tw = p;
+        ctx->cap_tw = nc;
+    }
+    ctx->tw[ctx->n_tw++] = *ev;
+    return 0;
+}
+
+const char *diag_addr(const pkt_addr *a, char *buf, size_t len)
+{
+    return pkt_addr_str(a, buf, len);
+}
+
+const char *diag_endpoint(const pkt_addr *a, uint16_t port, char *buf, size_t len)
+{
+    char t[PKT_ADDR_STRLEN];
+    pkt_addr_str(a, t, sizeof t);
+    snprintf(buf, len, pkt_addr_is_v4(a) ? "%s:%u" : "[%s]:%u", t, port);
+    return buf;
+}
+
+double diag_rel(const diag_ctx *ctx, int64_t ts_ns)
+{
+    return ctx->have_ts ? diag_secs(ts_ns - ctx->first_ts) : 0.0;
+}
+
+/* TIME_WAIT of common stacks, tcp-behaviour.md 10 (and 5, 6 for sources). */
+const tw_default diag_tw_defaults[] = {
+    { "macOS", 30.0 },
+    { "Linux", 60.0 },
+    { "FreeBSD", 60.0 },
+    { "Windows Vista and later", 120.0 },
+    { "Windows 2000/XP/2003", 240.0 },
+};
+const size_t diag_n_tw_defaults = sizeof diag_tw_defaults / sizeof diag_tw_defaults[0];
+
+/* ---- engine ------------------------------------------------------------ */
+
+diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen)
+{
+    diag_engine *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        goto out_nomem;
+    e->cfg = *cfg;
+    e->ctx.vantage = cfg->vantage;
+    for (size_t i = 0; i < N_DETECTORS; i++) {
+        if (detectors[i]->create == NULL)
+            continue;
+        e->state[i] = detectors[i]->create(&e->ctx);
+        if (e->state[i] == NULL)
+            goto out_free;
+    }
+    return e;
+
+out_free:
+    diag_engine_free(e);
+out_nomem:
+    if (errbuf != NULL && errlen > 0)
+        snprintf(errbuf, errlen, "out of memory for the diagnosis engine");
+    return NULL;
+}
+
+void diag_engine_free(diag_engine *e)
+{
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < N_DETECTORS; i++)
+        if (e->state[i] != NULL && detectors[i]->destroy != NULL)
+            detectors[i]->destroy(e->state[i]);
+    for (size_t i = 0; i < PENDING_BUCKETS; i++) {
+        pending *p = e->pend[i];
+        while (p != NULL) {
+            pending *n = p->next;
+            free(p);
+            p = n;
+        }
+    }
+    free(e->ctx.tw);
+    free(e->ctx.explained);
+    free(e);
+}
+
+void diag_engine_packet(diag_engine *e, const pkt_view *v, enum pkt_status st)
+{
+    if (!e->ctx.have_ts) {
+        e->ctx.first_ts = e->ctx.last_ts = v->ts_ns;
+        e->ctx.have_ts = true;
+    }
+    if (v->ts_ns > e->ctx.last_ts)
+        e->ctx.last_ts = v->ts_ns;
+    for (size_t i = 0; i < N_DETECTORS; i++)
+        if (detectors[i]->packet != NULL)
+            detectors[i]->packet(e->state[i], v, st, &e->ctx);
+}
+
+/* Canonical key of a record's 4-tuple, as the flow table builds it. */
+static void conn_key(const flow_conn *c, pkt_addr *a, uint16_t *pa, pkt_addr *b, uint16_t *pb)
+{
+    int d = memcmp(c->client.addr.b, c->server.addr.b, 16);
+    bool cf = d < 0 || (d == 0 && c->client.port <= c->server.port);
+    *a = cf ? c->client.addr : c->server.addr;
+    *pa = cf ? c->client.port : c->server.port;
+    *b = cf ? c->server.addr : c->client.addr;
+    *pb = cf ? c->server.port : c->client.port;
+}
+
+static size_t key_bucket(const pkt_addr *a, uint16_t pa, const pkt_addr *b, uint16_t pb)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ a->b[i] ^ ((uint64_t)b->b[i] << 8)) * 1099511628211ULL;
+    h = (h ^ pa ^ ((uint64_t)pb << 16)) * 1099511628211ULL;
+    return (size_t)(h % PENDING_BUCKETS);
+}
+
+/* Take the previous incarnation of c's 4-tuple, if one is waiting. */
+static pending *take_pending(diag_engine *e, const flow_conn *c)
+{
+    pkt_addr a, b;
+    uint16_t pa, pb;
+    conn_key(c, &a, &pa, &b, &pb);
+    pending **pp = &e->pend[key_bucket(&a, pa, &b, pb)];
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        pending *p = *pp;
+        if (p->pa == pa && p->pb == pb && memcmp(p->a.b, a.b, 16) == 0 &&
+            memcmp(p->b.b, b.b, 16) == 0) {
+            *pp = p->next;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void keep_pending(diag_engine *e, const flow_conn *c)
+{
+    pending *p = malloc(sizeof *p);
+    if (p == NULL) {
+        e->oom = true;
+        return;
+    }
+    conn_key(c, &p->a, &p->pa, &p->b, &p->pb);
+    p->conn = *c;
+    size_t k = key_bucket(&p->a, p->pa, &p->b, p->pb);
+    p->next = e->pend[k];
+    e->pend[k] = p;
+}
+
+static bool is_initial_ttl(uint8_t t)
+{
+    return t == 64 || t == 128 || t == 255;
+}
+
+/*
+ * Vantage votes.  At the server, the SYN-ACK follows the SYN within the
+ * server's processing time and the client's ACK comes a round trip later;
+ * at the client it is the other way round; on the path both gaps are parts
+ * of the round trip.  TTLs agree: at a host, its own packets carry the
+ * initial TTL (64, 128, 255: tcp-behaviour.md 10) and the peer's are lower.
+ */
+static void vote_vantage(diag_engine *e, const flow_conn *c)
+{
+    vantage_votes *vv = &e->votes;
+    if (c->synack_count > 0 && c->established && c->syn_count > 0 &&
+        c->syn_count <= FLOW_MAX_SYN && c->synack_count == 1) {
+        int64_t a = c->synack_ts - c->syn_ts[c->syn_count - 1];
+        int64_t b = c->established_ts - c->synack_ts;
+        if (a >= 0 && b >= 0 && (a > 0 || b > 0)) {
+            vv->samples++;
+            if (a * 4 < b)
+                vv->server++;
+            else if (b * 4 < a)
+                vv->client++;
+            else
+                vv->path++;
+        }
+    }
+    if (c->client.packets > 0 && c->server.packets > 0) {
+        bool si = is_initial_ttl(c->server.ttl_first), ci = is_initial_ttl(c->client.ttl_first);
+        if (si != ci) {
+            vv->ttl_samples++;
+            if (si)
+                vv->ttl_server++;
+            else
+                vv->ttl_client++;
+        }
+    }
+}
+
+static enum diag_vantage infer_vantage(const vantage_votes *vv)
+{
+    if (vv->samples >= 3) {
+        if (vv->server * 10 >= vv->samples * 7)
+            return DIAG_VANTAGE_SERVER;
+        if (vv->client * 10 >= vv->samples * 7)
+            return DIAG_VANTAGE_CLIENT;
+        if (vv->path * 10 >= vv->samples * 5)
+            return DIAG_VANTAGE_PATH;
+    }
+    if (vv->ttl_samples > 0) {
+        if (vv->ttl_server * 10 >= vv->ttl_samples * 8)
+            return DIAG_VANTAGE_SERVER;
+        if (vv->ttl_client * 10 >= vv->ttl_samples * 8)
+            return DIAG_VANTAGE_CLIENT;
+        return DIAG_VANTAGE_PATH;
+    }
+    return DIAG_VANTAGE_UNKNOWN;
+}
+
+void diag_engine_conn(void *engine, const flow_conn *c)
+{
+    diag_engine *e = engine;
+    diag_ctx *ctx = &e->ctx;
+    ctx->conns++;
+    if (!ctx->have_ts || c->first_ts < ctx->first_ts) {
+        ctx->first_ts = c->first_ts;
+        if (!ctx->have_ts)
+            ctx->last_ts = c->last_ts;
+        ctx->have_ts = true;
+    }
+    if (c->last_ts > ctx->last_ts)
+        ctx->last_ts = c->last_ts;
+    vote_vantage(e, c);
+    for (size_t i = 0; i < N_DETECTORS; i++)
+        if (detectors[i]->conn != NULL)
+            detectors[i]->conn(e->state[i], c, ctx);
+    if (c->incarnation > 1) {
+        pending *p = take_pending(e, c);
+        if (p != NULL) {
+            for (size_t i = 0; i < N_DETECTORS; i++)
+                if (detectors[i]->reuse != NULL)
+                    detectors[i]->reuse(e->state[i], &p->conn, c, ctx);
+            free(p);
+        }
+    }
+    if (c->end == FLOW_END_REUSED)
+        keep_pending(e, c);
+}
+
+int diag_engine_finish(diag_engine *e, diag_findings *out)
+{
+    memset(out, 0, sizeof *out);
+    if (e->cfg.vantage == DIAG_VANTAGE_UNKNOWN)
+        e->ctx.vantage = infer_vantage(&e->votes);
+    for (size_t i = 0; i < N_DETECTORS; i++) {
+        if (detectors[i]->finish == NULL)
+            continue;
+        if (detectors[i]->finish(e->state[i], &e->ctx, out) != 0) {
+            diag_findings_free(out);
+            return -ENOMEM;
+        }
+    }
+    if (e->oom) {
+        diag_findings_free(out);
+        return -ENOMEM;
+    }
+    diag_findings_sort(out);
+    return 0;
+}
+
+enum diag_vantage diag_engine_vantage(const diag_engine *e)
+{
+    return e->ctx.vantage;
+}

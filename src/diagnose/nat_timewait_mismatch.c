@@ -1,0 +1,302 @@
+/* nat_timewait_mismatch.c - detector: one source IP reuses ports sooner than the server's TIME_WAIT lasts. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diagnose/diag_internal.h"
+
+/*
+ * How it works.  From the reuse events timewait-reuse collected, take those
+ * where the server closed first (so the server held TIME_WAIT, RFC 9293 3.6)
+ * and group them by client IP.  A group with at least one rejected reuse
+ * (ignored, stale ACK or RST) is a NAT - or many clients behind one address -
+ * handing out ports sooner than the server forgets them (tcp-behaviour.md
+ * 9.3):
+ *   - the reuse intervals (new SYN minus the old connection's last packet)
+ *     show how soon that IP reuses a port: its effective hold time;
+ *   - the server's TIME_WAIT is longer than the largest interval it rejected,
+ *     and, if some reuse was accepted cleanly (SYN-ACK to the first SYN,
+ *     no stale ACK), at most the smallest accepted interval larger than that.
+ *     A Linux server also accepts SYNs with a newer sequence number or
+ *     timestamp during TIME_WAIT (RFC 6191), so an upper bound from an
+ *     accepted reuse is only claimed when it exceeds every rejected gap.
+ * Those bounds are then named against the stacks' defaults (Linux/FreeBSD
+ * 60 s, macOS 30 s, Windows 120/240 s: tcp-behaviour.md 10).
+ *
+ * Limits: one event gives a point, not a distribution, and the confidence
+ * says so; a client reusing its own port (tcp_tw_reuse) looks the same
+ * unless TTLs or timestamp clocks show another host.
+ */
+
+typedef struct ip_group {
+    pkt_addr client;
+    uint64_t n, rejected, accepted, failed, other_host;
+    double gap_min, gap_max, rejected_max, accepted_min;
+    double *gaps;
+    size_t ngaps, capgaps;
+    size_t first_rejected;
+    pkt_addr server;
+    uint16_t server_port;
+    uint16_t servers;           /* distinct server endpoints (1 or "several") */
+} ip_group;
+
+static void *m_create(diag_ctx *ctx)
+{
+    (void)ctx;
+    return calloc(1, 1);
+}
+
+static void m_destroy(void *st)
+{
+    free(st);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static bool rejected(const tw_event *e)
+{
+    return e->outcome != TW_ACCEPTED;
+}
+
+/* Which stacks' defaults lie within [lo, hi] (hi < 0: no upper bound). */
+static void name_defaults(char *buf, size_t len, double lo, double hi)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < diag_n_tw_defaults; i++) {
+        double s = diag_tw_defaults[i].seconds;
+        if (s > lo && (hi < 0 || s <= hi)) {
+            int n = snprintf(buf + off, len - off, "%s%s (%.0f s)", off ? ", " : "",
+                             diag_tw_defaults[i].os, s);
+            if (n < 0 || (size_t)n >= len - off)
+                break;
+            off += (size_t)n;
+        }
+    }
+}
+
+static void shorter_defaults(char *buf, size_t len, double lo)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < diag_n_tw_defaults; i++) {
+        double s = diag_tw_defaults[i].seconds;
+        if (s <= lo) {
+            int n = snprintf(buf + off, len - off, "%s%s (%.0f s)", off ? ", " : "",
+                             diag_tw_defaults[i].os, s);
+            if (n < 0 || (size_t)n >= len - off)
+                break;
+            off += (size_t)n;
+        }
+    }
+}
+
+static int add_gap(ip_group *g, double gap)
+{
+    if (g->ngaps == g->capgaps) {
+        size_t nc = g->capgaps ? g->capgaps * 2 : 16;
+        double *p = realloc(g->gaps, nc * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        g->gaps = p;
+        g->capgaps = nc;
+    }
+    g->gaps[g->ngaps++] = gap;
+    return 0;
+}
+
+static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
+{
+    qsort(g->gaps, g->ngaps, sizeof *g->gaps, cmp_double);
+    double median = g->gaps[g->ngaps / 2];
+    bool upper = g->accepted > 0 && g->accepted_min > g->rejected_max;
+    enum diag_severity sev = g->failed > 0 ? DIAG_ERROR : DIAG_WARNING;
+    double conf = g->rejected >= 3 ? 0.9 : g->rejected == 2 ? 0.8 : 0.65;
+    if (g->other_host > 0 && conf < 0.95)
+        conf += 0.05;
+    diag_finding *f = diag_add(out, "nat-timewait-mismatch", sev, conf);
+    if (f == NULL)
+        return -ENOMEM;
+    f->events = g->n;
+    f->client = g->client;
+    f->has_client = true;
+    f->server = g->server;
+    f->server_port = g->server_port;
+    f->has_server = g->servers == 1;
+    char ip[PKT_ADDR_STRLEN], srv[64], names[256], shorter[256];
+    diag_addr(&g->client, ip, sizeof ip);
+    diag_endpoint(&g->server, g->server_port, srv, sizeof srv);
+    name_defaults(names, sizeof names, g->rejected_max, upper ? g->accepted_min : -1);
+    shorter_defaults(shorter, sizeof shorter, g->rejected_max);
+
+    if (upper)
+        diag_summary(f, "%s reuses source ports after ~%.0f s, but the server keeps TIME_WAIT "
+                     "between %.0f and %.0f s: %llu of %llu reuses hit it",
+                     ip, g->gap_min, g->rejected_max, g->accepted_min,
+                     (unsigned long long)g->rejected, (unsigned long long)g->n);
+    else
+        diag_summary(f, "%s reuses source ports after ~%.0f s, but the server keeps TIME_WAIT "
+                     "longer than %.0f s: %llu of %llu reuses hit it",
+                     ip, g->gap_min, g->rejected_max, (unsigned long long)g->rejected,
+                     (unsigned long long)g->n);
+
+    diag_explain(f, "The connections from %s to %s are closed by the server first, so the "
+                 "server keeps each 4-tuple in TIME_WAIT. %s hands out the same source port "
+                 "again %.1f s after a close (median %.1f s, longest %.1f s, over %llu reuse%s): "
+                 "sooner than the server's TIME_WAIT ends, so the server takes the new SYN for "
+                 "part of the old connection and %s.",
+                 ip, g->servers == 1 ? srv : "its servers", ip, g->gap_min, median, g->gap_max,
+                 (unsigned long long)g->n, g->n == 1 ? "" : "s",
+                 g->failed ? "some attempts never connect" : "the client waits and retries");
+    diag_explain(f, "From the evidence, the server's TIME_WAIT is longer than %.1f s (the longest "
+                 "interval it still rejected)%s. That rules out %s; it fits %s.%s",
+                 g->rejected_max,
+                 upper ? " and at most the shortest interval it accepted cleanly" : "",
+                 shorter[0] ? shorter : "no common default",
+                 names[0] ? names : "no common default: the server's TIME_WAIT was tuned",
+                 g->other_host ? " The reusing SYNs come from another host than the previous "
+                                 "connection (different TTL or timestamp clock): a NAT." : "");
+    diag_explain(f, "This is a mismatch between two timers, not a fault of either device: the "
+                 "NAT (or the clients behind one address) forgets a closed mapping sooner "
+                 "than the server forgets the closed connection.");
+
+    diag_param *p = diag_param_add(f, "nat_reuse_s", g->gap_min, "s");
+    diag_param_min(p, g->gap_min);
+    diag_param_max(p, g->gap_max);
+    diag_param_note(p, "shortest interval between a close and the reuse of the same source port "
+                       "from %s (median %.1f s)", ip, median);
+    diag_param_add(f, "nat_reuse_median_s", median, "s");
+    p = diag_param_add(f, "server_timewait_min_s", g->rejected_max, "s");
+    diag_param_min(p, g->rejected_max);
+    diag_param_note(p, "longest reuse interval the server rejected");
+    if (upper) {
+        p = diag_param_add(f, "server_timewait_max_s", g->accepted_min, "s");
+        diag_param_max(p, g->accepted_min);
+        diag_param_note(p, "shortest reuse interval the server accepted cleanly");
+    }
+    diag_param_add(f, "reuses", (double)g->n, "");
+    diag_param_add(f, "rejected", (double)g->rejected, "");
+
+    /* the rejected reuses, with their intervals */
+    for (size_t i = g->first_rejected, k = 0; i < ctx->n_tw && k < 8; i++) {
+        const tw_event *e = &ctx->tw[i];
+        if (!rejected(e) || e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset ||
+            memcmp(e->client.b, g->client.b, 16) != 0)
+            continue;
+        char c[64], s[64];
+        diag_endpoint(&e->client, e->client_port, c, sizeof c);
+        diag_endpoint(&e->server, e->server_port, s, sizeof s);
+        diag_evidence_add(f, e->syn_packet, e->syn_ts,
+                          "%8.3f  %s > %s  SYN %.1f s after the server closed the same 4-tuple "
+                          "(packet %llu): %s%s",
+                          diag_rel(ctx, e->syn_ts), c, s, e->gap_s,
+                          (unsigned long long)e->prev_close_packet,
+                          e->outcome == TW_IGNORED ? "ignored" :
+                          e->outcome == TW_STALE_ACK ? "answered with the old connection's ACK" :
+                          "reset", e->succeeded ? "" : ", never connected");
+        k++;
+    }
+    if (g->rejected > 8)
+        f->evidence_omitted += g->rejected - 8;
+
+    diag_remedy_add(f, "Lengthen the NAT's hold of closed TCP mappings to more than the server's "
+                       "TIME_WAIT (Linux: nf_conntrack_tcp_timeout_time_wait; Cisco: ip nat "
+                       "translation finrst-timeout)",
+                    "mappings stay longer: more table entries, and a busy NAT needs more ports");
+    diag_remedy_add(f, "Lower the server's TIME_WAIT below the NAT's reuse interval (Windows: "
+                       "TcpTimedWaitDelay, 30 s minimum)",
+                    "less protection against late segments of old connections; Linux cannot "
+                    "change its 60 s");
+    diag_remedy_add(f, "Stop NATting these clients to one address, or spread them over more "
+                       "NAT addresses",
+                    "routing or address changes; more addresses only make collisions rarer");
+    diag_remedy_add(f, "Have the clients close first, or keep connections alive, so the server "
+                       "does not hold TIME_WAIT",
+                    "application change; TIME_WAIT moves to the client side");
+    return 0;
+}
+
+static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
+{
+    (void)st;
+    ip_group *g = NULL;
+    size_t ng = 0, cap = 0;
+    int rc = 0;
+    for (size_t i = 0; i < ctx->n_tw; i++) {
+        const tw_event *e = &ctx->tw[i];
+        if (e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset || e->gap_s < 0)
+            continue;
+        size_t k;
+        for (k = 0; k < ng; k++)
+            if (memcmp(g[k].client.b, e->client.b, 16) == 0)
+                break;
+        if (k == ng) {
+            if (ng == cap) {
+                size_t nc = cap ? cap * 2 : 8;
+                ip_group *p = realloc(g, nc * sizeof *p);
+                if (p == NULL) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                g = p;
+                cap = nc;
+            }
+            memset(&g[ng], 0, sizeof g[ng]);
+            g[ng].client = e->client;
+            g[ng].gap_min = g[ng].gap_max = e->gap_s;
+            g[ng].rejected_max = -1;
+            g[ng].server = e->server;
+            g[ng].server_port = e->server_port;
+            g[ng].servers = 1;
+            ng++;
+        }
+        ip_group *gr = &g[k];
+        gr->n++;
+        if (gr->servers == 1 && (gr->server_port != e->server_port ||
+                                 memcmp(gr->server.b, e->server.b, 16) != 0))
+            gr->servers = 2;
+        if (e->gap_s < gr->gap_min) gr->gap_min = e->gap_s;
+        if (e->gap_s > gr->gap_max) gr->gap_max = e->gap_s;
+        if (add_gap(gr, e->gap_s) != 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        if (rejected(e)) {
+            if (gr->rejected == 0)
+                gr->first_rejected = i;
+            gr->rejected++;
+            if (e->gap_s > gr->rejected_max)
+                gr->rejected_max = e->gap_s;
+            if (!e->succeeded)
+                gr->failed++;
+        } else if (gr->accepted == 0 || e->gap_s < gr->accepted_min) {
+            gr->accepted_min = e->gap_s;
+            gr->accepted++;
+        } else {
+            gr->accepted++;
+        }
+        if (e->prev_client_ttl != e->cur_client_ttl ||
+            (e->prev_ts_seen != e->cur_ts_seen))
+            gr->other_host++;
+    }
+    for (size_t k = 0; k < ng && rc == 0; k++)
+        if (g[k].rejected > 0)
+            rc = report(&g[k], ctx, out);
+out:
+    for (size_t k = 0; k < ng; k++)
+        free(g[k].gaps);
+    free(g);
+    return rc;
+}
+
+const diag_detector diag_det_nat_timewait_mismatch = {
+    .id = "nat-timewait-mismatch",
+    .create = m_create,
+    .finish = m_finish,
+    .destroy = m_destroy,
+};

@@ -1,0 +1,320 @@
+/* findings_out.c - write the findings of `analyze` as a text report or as one JSON document. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tcpdoctor/report.h"
+
+/* ---- text ---------------------------------------------------------------- */
+
+#define WRAP 78
+
+typedef struct palette {
+    const char *bold, *dim, *red, *yellow, *cyan, *reset;
+} palette;
+
+static const palette colour = { "\033[1m", "\033[2m", "\033[1;31m", "\033[1;33m", "\033[1;36m", "\033[0m" };
+static const palette plain = { "", "", "", "", "", "" };
+
+/* Print text wrapped at WRAP columns, each line indented by `indent`
+ * spaces; blank lines in the text separate paragraphs. */
+static void wrapped(FILE *out, const char *text, int indent)
+{
+    const char *p = text;
+    while (*p) {
+        if (*p == '\n') {
+            fputc('\n', out);
+            p++;
+            continue;
+        }
+        /* one line: as many words as fit */
+        int col = indent;
+        fprintf(out, "%*s", indent, "");
+        bool first = true;
+        while (*p && *p != '\n') {
+            const char *w = p;
+            while (*w == ' ')
+                w++;
+            const char *e = w;
+            while (*e && *e != ' ' && *e != '\n')
+                e++;
+            int len = (int)(e - w);
+            if (!first && col + 1 + len > WRAP)
+                break;
+            if (!first) {
+                fputc(' ', out);
+                col++;
+            }
+            fwrite(w, 1, (size_t)len, out);
+            col += len;
+            first = false;
+            p = e;
+        }
+        while (*p == ' ')
+            p++;
+        fputc('\n', out);
+        if (*p == '\n')
+            p++;
+    }
+}
+
+static const char *sev_colour(const palette *c, enum diag_severity s)
+{
+    return s == DIAG_ERROR ? c->red : s == DIAG_WARNING ? c->yellow : c->cyan;
+}
+
+static void param_text(FILE *out, const diag_param *p)
+{
+    fprintf(out, "    %-24s %g%s%s", p->name, p->value, p->unit[0] ? " " : "", p->unit);
+    if (p->has_min && p->has_max && p->min != p->max)
+        fprintf(out, "  (between %g and %g)", p->min, p->max);
+    else if (p->has_min && !p->has_max && p->min == p->value)
+        fprintf(out, "  (at least)");
+    else if (p->has_max && !p->has_min && p->max == p->value)
+        fprintf(out, "  (at most)");
+    fputc('\n', out);
+    if (p->note != NULL)
+        fprintf(out, "    %-24s %s\n", "", p->note);
+}
+
+static void finding_text(FILE *out, const diag_finding *f, size_t i, const palette *c)
+{
+    char sev[16];
+    snprintf(sev, sizeof sev, "%s", diag_severity_name(f->severity));
+    for (char *s = sev; *s; s++)
+        *s = (char)(*s - (*s >= 'a' && *s <= 'z' ? 32 : 0));
+    fprintf(out, "%s[%zu] %s%-7s%s %s%s%s  (confidence %.0f%%)\n", c->bold, i + 1,
+            sev_colour(c, f->severity), sev, c->reset, c->bold, f->id, c->reset,
+            f->confidence * 100.0);
+    if (f->summary != NULL)
+        wrapped(out, f->summary, 4);
+    if (f->explanation != NULL) {
+        fputc('\n', out);
+        wrapped(out, f->explanation, 4);
+    }
+    if (f->n_evidence > 0) {
+        fprintf(out, "\n  %sEvidence%s (packet numbers as in Wireshark; time from the first packet):\n",
+                c->bold, c->reset);
+        for (size_t k = 0; k < f->n_evidence; k++) {
+            if (f->evidence[k].packet != 0)
+                fprintf(out, "    %s#%-7" PRIu64 "%s", c->dim, f->evidence[k].packet, c->reset);
+            else
+                fprintf(out, "    %-8s", "");
+            fprintf(out, " %s\n", f->evidence[k].text);
+        }
+        if (f->evidence_omitted > 0)
+            fprintf(out, "    %-8s ... and %" PRIu64 " more (--format json lists them all up to %d)\n",
+                    "", f->evidence_omitted, DIAG_MAX_EVIDENCE);
+    }
+    if (f->n_params > 0) {
+        fprintf(out, "\n  %sInferred%s:\n", c->bold, c->reset);
+        for (size_t k = 0; k < f->n_params; k++)
+            param_text(out, &f->params[k]);
+    }
+    if (f->n_remedies > 0) {
+        fprintf(out, "\n  %sRemedies%s, best first:\n", c->bold, c->reset);
+        for (size_t k = 0; k < f->n_remedies; k++) {
+            char line[1024];
+            snprintf(line, sizeof line, "%zu. %s", k + 1, f->remedies[k].action);
+            wrapped(out, line, 4);
+            if (f->remedies[k].tradeoff[0] != '\0') {
+                snprintf(line, sizeof line, "   trade-off: %s", f->remedies[k].tradeoff);
+                wrapped(out, line, 4);
+            }
+        }
+    }
+    fputc('\n', out);
+}
+
+static void stats_text(FILE *out, const rep_run_info *in, const palette *c)
+{
+    fprintf(out, "%sStatistics%s: %" PRIu64 " frames", c->bold, c->reset, in->frames);
+    if (in->filtered)
+        fprintf(out, " (+%" PRIu64 " rejected by the filter)", in->filtered);
+    fprintf(out, ", %" PRIu64 " TCP segments, %" PRIu64 " TCP fragments, %" PRIu64
+            " other IP, %" PRIu64 " not IP, %" PRIu64 " malformed; %" PRIu64
+            " connection incarnations (peak %" PRIu64 " 4-tuples held, %" PRIu64 " evicted)",
+            in->tcp, in->tcp_fragments, in->not_tcp + in->other_fragments, in->not_ip,
+            in->malformed, in->incarnations, in->tuples_peak, in->evictions);
+    if (in->last_ts > in->first_ts)
+        fprintf(out, " over %.1f s", (double)(in->last_ts - in->first_ts) / 1e9);
+    fputs(".\n", out);
+    bool any = false;
+    for (int a = 0; a < PKT_AN_COUNT; a++) {
+        if (in->anomalies[a] == 0)
+            continue;
+        fprintf(out, "%s%s %" PRIu64, any ? ", " : "Anomalies: ", pkt_anomaly_name((enum pkt_anomaly)a),
+                in->anomalies[a]);
+        any = true;
+    }
+    if (any)
+        fputs(".\n", out);
+    if (in->input_errors || in->unsupported_dlt)
+        fprintf(out, "Input errors: %" PRIu64 " file(s) damaged, %" PRIu64
+                " frames of unsupported link types (see the messages above).\n",
+                in->input_errors, in->unsupported_dlt);
+}
+
+void rep_findings_text(FILE *out, const diag_findings *fs, const rep_run_info *in, bool color)
+{
+    const palette *c = color ? &colour : &plain;
+    size_t n_err = 0, n_warn = 0, n_info = 0;
+    for (size_t i = 0; i < fs->n; i++) {
+        n_err += fs->v[i].severity == DIAG_ERROR;
+        n_warn += fs->v[i].severity == DIAG_WARNING;
+        n_info += fs->v[i].severity == DIAG_INFO;
+    }
+    fprintf(out, "%stcpdoctor analyze%s: ", c->bold, c->reset);
+    for (size_t i = 0; i < in->nfiles; i++)
+        fprintf(out, "%s%s", i ? ", " : "", in->files[i]);
+    if (in->filter != NULL)
+        fprintf(out, " [filter: %s]", in->filter);
+    fprintf(out, "\ncapture point: %s (%s)\n", diag_vantage_name(in->vantage),
+            in->vantage_given ? "given with --vantage" : "inferred from handshake timing and TTLs");
+    if (fs->n == 0)
+        fprintf(out, "\n%sNo lifecycle problem found.%s\n\n", c->bold, c->reset);
+    else
+        fprintf(out, "\n%zu finding%s: %zu error%s, %zu warning%s, %zu informational\n\n", fs->n,
+                fs->n == 1 ? "" : "s", n_err, n_err == 1 ? "" : "s", n_warn,
+                n_warn == 1 ? "" : "s", n_info);
+    for (size_t i = 0; i < fs->n; i++)
+        finding_text(out, &fs->v[i], i, c);
+    stats_text(out, in, c);
+}
+
+/* ---- JSON ------------------------------------------------------------------- */
+
+static void jnum(FILE *out, double v)
+{
+    if (!isfinite(v))
+        fputs("null", out);
+    else if (v == (double)(int64_t)v && fabs(v) < 9e15)
+        fprintf(out, "%" PRId64, (int64_t)v);
+    else
+        fprintf(out, "%.6g", v);
+}
+
+static void jaddr(FILE *out, const pkt_addr *a)
+{
+    char b[PKT_ADDR_STRLEN];
+    rep_json_string(out, pkt_addr_str(a, b, sizeof b));
+}
+
+static void finding_json(FILE *out, const diag_finding *f)
+{
+    fputs("{\"id\":", out);
+    rep_json_string(out, f->id);
+    fputs(",\"severity\":", out);
+    rep_json_string(out, diag_severity_name(f->severity));
+    fputs(",\"confidence\":", out);
+    jnum(out, f->confidence);
+    fprintf(out, ",\"events\":%" PRIu64 ",\"summary\":", f->events);
+    rep_json_string(out, f->summary ? f->summary : "");
+    fputs(",\"explanation\":", out);
+    rep_json_string(out, f->explanation ? f->explanation : "");
+    fputs(",\"subject\":{", out);
+    bool any = false;
+    if (f->has_client) {
+        fputs("\"client\":", out);
+        jaddr(out, &f->client);
+        any = true;
+    }
+    if (f->has_server) {
+        fputs(any ? ",\"server\":" : "\"server\":", out);
+        jaddr(out, &f->server);
+        fprintf(out, ",\"server_port\":%u", f->server_port);
+    }
+    fputs("},\"evidence\":[", out);
+    for (size_t k = 0; k < f->n_evidence; k++) {
+        const diag_evidence *e = &f->evidence[k];
+        fputs(k ? ",{\"packet\":" : "{\"packet\":", out);
+        if (e->packet)
+            fprintf(out, "%" PRIu64, e->packet);
+        else
+            fputs("null", out);
+        fputs(",\"time\":", out);
+        if (e->ts_ns)
+            rep_json_time(out, e->ts_ns);
+        else
+            fputs("null", out);
+        fputs(",\"text\":", out);
+        rep_json_string(out, e->text);
+        fputc('}', out);
+    }
+    fprintf(out, "],\"evidence_omitted\":%" PRIu64 ",\"params\":{", f->evidence_omitted);
+    for (size_t k = 0; k < f->n_params; k++) {
+        const diag_param *p = &f->params[k];
+        if (k)
+            fputc(',', out);
+        rep_json_string(out, p->name);
+        fputs(":{\"value\":", out);
+        jnum(out, p->value);
+        if (p->has_min) {
+            fputs(",\"min\":", out);
+            jnum(out, p->min);
+        }
+        if (p->has_max) {
+            fputs(",\"max\":", out);
+            jnum(out, p->max);
+        }
+        fputs(",\"unit\":", out);
+        rep_json_string(out, p->unit);
+        if (p->note != NULL) {
+            fputs(",\"note\":", out);
+            rep_json_string(out, p->note);
+        }
+        fputc('}', out);
+    }
+    fputs("},\"remedies\":[", out);
+    for (size_t k = 0; k < f->n_remedies; k++) {
+        fprintf(out, "%s{\"rank\":%zu,\"action\":", k ? "," : "", k + 1);
+        rep_json_string(out, f->remedies[k].action);
+        fputs(",\"tradeoff\":", out);
+        rep_json_string(out, f->remedies[k].tradeoff);
+        fputc('}', out);
+    }
+    fputs("]}", out);
+}
+
+void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *in)
+{
+    fputs("{\"version\":1,\"input\":{\"files\":[", out);
+    for (size_t i = 0; i < in->nfiles; i++) {
+        if (i)
+            fputc(',', out);
+        rep_json_string(out, in->files[i]);
+    }
+    fputs("],\"filter\":", out);
+    if (in->filter)
+        rep_json_string(out, in->filter);
+    else
+        fputs("null", out);
+    fputs(",\"vantage\":", out);
+    rep_json_string(out, diag_vantage_name(in->vantage));
+    fprintf(out, ",\"vantage_inferred\":%s},\"findings\":[", in->vantage_given ? "false" : "true");
+    for (size_t i = 0; i < fs->n; i++) {
+        if (i)
+            fputc(',', out);
+        finding_json(out, &fs->v[i]);
+    }
+    fprintf(out, "],\"stats\":{\"frames\":%" PRIu64 ",\"filtered\":%" PRIu64 ",\"tcp\":%" PRIu64
+            ",\"tcp_fragments\":%" PRIu64 ",\"other_fragments\":%" PRIu64 ",\"not_tcp\":%" PRIu64
+            ",\"not_ip\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"unsupported_link_type\":%" PRIu64
+            ",\"connections\":%" PRIu64 ",\"tuples_peak\":%" PRIu64 ",\"evictions\":%" PRIu64
+            ",\"expirations\":%" PRIu64 ",\"input_errors\":%" PRIu64 ",\"duration\":",
+            in->frames, in->filtered, in->tcp, in->tcp_fragments, in->other_fragments,
+            in->not_tcp, in->not_ip, in->malformed, in->unsupported_dlt, in->incarnations,
+            in->tuples_peak, in->evictions, in->expirations, in->input_errors);
+    jnum(out, in->last_ts > in->first_ts ? (double)(in->last_ts - in->first_ts) / 1e9 : 0.0);
+    fputs(",\"anomalies\":{", out);
+    bool any = false;
+    for (int a = 0; a < PKT_AN_COUNT; a++) {
+        if (in->anomalies[a] == 0)
+            continue;
+        fprintf(out, "%s\"%s\":%" PRIu64, any ? "," : "", pkt_anomaly_name((enum pkt_anomaly)a),
+                in->anomalies[a]);
+        any = true;
+    }
+    fputs("}}}\n", out);
+}
