@@ -56,6 +56,10 @@ enum pkt_anomaly {
     PKT_AN_TCP_NO_FLAGS,            /* no SYN, ACK, RST or FIN: null scan */
     PKT_AN_SNAPLEN_TRUNCATED,       /* capture cut the frame (caplen < len) */
     PKT_AN_CAPLEN_EXCEEDS_LEN,      /* caplen > wire length in the record */
+    PKT_AN_IPV4_TSO_LENGTH_ZERO,    /* total length 0 from segmentation offload:
+                                       the frame's length is used (Wireshark's
+                                       ip.tso_support heuristic) */
+    PKT_AN_TCP_HEADER_FRAGMENTED,   /* first fragment ends inside the TCP header */
     PKT_AN_COUNT
 };
 

@@ -182,8 +182,15 @@ static int refill(cap_input *in, uint16_t index, char *errbuf, size_t errlen)
             f->data = data;
             f->caplen = h->caplen;
             f->wirelen = h->len;
-            /* opened with nanosecond precision: tv_usec holds ns */
-            f->ts_ns = (int64_t)h->ts.tv_sec * 1000000000LL + (int64_t)h->ts.tv_usec;
+            /* opened with nanosecond precision: tv_usec holds ns.  Times
+               past 2262 (int64 ns) are clamped: a damaged or crafted file. */
+            const int64_t max_s = INT64_MAX / 1000000000LL - 1;
+            int64_t sec = (int64_t)h->ts.tv_sec;
+            if (sec > max_s)
+                sec = max_s;
+            else if (sec < -max_s)
+                sec = -max_s;
+            f->ts_ns = sec * 1000000000LL + (int64_t)h->ts.tv_usec % 1000000000LL;
             f->dlt = in->dlt;
         } else if (rc == PCAP_ERROR_BREAK) {
             in->done = true;

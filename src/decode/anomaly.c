@@ -36,6 +36,8 @@ static const anomaly_info anomaly_table[] = {
     [PKT_AN_TCP_NO_FLAGS]              = { "tcp_no_flags",              PKT_ANC_INVALID },
     [PKT_AN_SNAPLEN_TRUNCATED]         = { "snaplen_truncated",         PKT_ANC_INFO },
     [PKT_AN_CAPLEN_EXCEEDS_LEN]        = { "caplen_exceeds_len",        PKT_ANC_INVALID },
+    [PKT_AN_IPV4_TSO_LENGTH_ZERO]      = { "ipv4_tso_length_zero",      PKT_ANC_INFO },
+    [PKT_AN_TCP_HEADER_FRAGMENTED]     = { "tcp_header_fragmented",     PKT_ANC_UNSUPPORTED },
 };
 
 /* One entry per anomaly.  A gap in the middle would leave a NULL name, which

@@ -109,6 +109,14 @@ enum pkt_status pkt_dec_ipv4(pkt_view *v, pkt_cursor c, uint32_t lost)
         pkt_dec_flag(v, PKT_AN_IPV4_BAD_IHL);
         return PKT_MALFORMED;
     }
+    /* A host capturing its own outgoing segments before TCP segmentation
+     * offload sees total length 0 (the NIC fills it in).  Like Wireshark's
+     * ip.tso_support (on by default), take the frame's length instead. */
+    if (v->ip_len == 0) {
+        uint64_t w = (uint64_t)c.len + IP4_MIN_HLEN + lost;
+        v->ip_len = w > UINT16_MAX ? UINT16_MAX : (uint32_t)w;
+        pkt_dec_flag(v, PKT_AN_IPV4_TSO_LENGTH_ZERO);
+    }
     if (v->ip_len < hlen) {
         pkt_dec_flag(v, PKT_AN_IPV4_BAD_TOTAL_LENGTH);
         return PKT_MALFORMED;
@@ -135,9 +143,12 @@ enum pkt_status pkt_dec_ipv4(pkt_view *v, pkt_cursor c, uint32_t lost)
     }
     ipv4_options(v, opts);
 
-    if (v->frag_offset != 0)
+    if (v->frag_offset != 0) {
+        v->payload_len = dlen - hlen;   /* the fragment's data bytes */
+        v->payload_captured = (uint32_t)c.len;
         return v->ip_proto == IP_PROTO_TCP ? PKT_TCP_FRAGMENT
                                            : PKT_OTHER_FRAGMENT;
+    }
     if (v->ip_proto != IP_PROTO_TCP)
         return PKT_NOT_TCP;
     /* cur_sub succeeded within the limit, so dlen >= hlen. */
@@ -238,6 +249,8 @@ static enum pkt_status ipv6_chain(pkt_view *v, pkt_cursor c, uint32_t dlen,
         dlen -= (uint32_t)hlen;
         if (nh == IP6_FRAGMENT && ipv6_fragment(v, e)) {
             v->ip_proto = next;
+            v->payload_len = dlen;          /* the fragment's data bytes */
+            v->payload_captured = (uint32_t)c.len;
             return next == IP_PROTO_TCP ? PKT_TCP_FRAGMENT : PKT_OTHER_FRAGMENT;
         }
         nh = next;

@@ -167,12 +167,15 @@ enum pkt_status pkt_dec_tcp(pkt_view *v, pkt_cursor c, uint32_t seg_len)
     size_t room;
 
     if (!cur_sub(&c, TCP_MIN_HLEN, &h)) {
+        /* the datagram's first fragment is shorter than a TCP header (its
+           bytes are all here: the IP layer, not the capture, cut it) */
+        bool by_fragment = v->frag_more && seg_len < TCP_MIN_HLEN && c.len >= seg_len;
         if (cur_has(&c, 4)) {
             cur_be16(&c, &v->sport);
             cur_be16(&c, &v->dport);
             tcp_port_anomaly(v);
         }
-        pkt_dec_flag(v, PKT_AN_TCP_TRUNCATED);
+        pkt_dec_flag(v, by_fragment ? PKT_AN_TCP_HEADER_FRAGMENTED : PKT_AN_TCP_TRUNCATED);
         return PKT_MALFORMED;
     }
     cur_be16(&h, &v->sport);
@@ -187,7 +190,11 @@ enum pkt_status pkt_dec_tcp(pkt_view *v, pkt_cursor c, uint32_t seg_len)
     tcp_flag_anomalies(v);
 
     if (v->tcp_hlen < TCP_MIN_HLEN || v->tcp_hlen > seg_len) {
-        pkt_dec_flag(v, PKT_AN_TCP_BAD_DATA_OFFSET);
+        /* A first fragment that ends inside the header (options continue
+           in the next fragment, RFC 791 allows 8-byte fragments) is not a
+           lying header: it is a form we do not reassemble. */
+        pkt_dec_flag(v, v->tcp_hlen >= TCP_MIN_HLEN && v->frag_more
+                            ? PKT_AN_TCP_HEADER_FRAGMENTED : PKT_AN_TCP_BAD_DATA_OFFSET);
         return PKT_MALFORMED;
     }
     v->has_tcp = true;

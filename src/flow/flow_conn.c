@@ -200,6 +200,8 @@ static void zeek_restart(flow_live *l)
     for (int i = 0; i < 2; i++) {
         l->trk[i].state = EP_INACTIVE;
         l->trk[i].prev_state = EP_INACTIVE;
+        l->trk[i].zk_fin = false;
+        l->trk[i].zk_trim_set = false;
     }
 }
 
@@ -730,6 +732,23 @@ void flow_live_fragment(flow_live *l, const pkt_view *v, bool from_client)
     e->bytes += v->payload_len;
 }
 
+/* TCP_Endpoint::Size(): the sequence space a side used, less its SYN and
+ * FIN, taken as Zeek does from the highest sequence number sent or acked. */
+static uint32_t zk_size(const ep_track *t)
+{
+    if (t->state == EP_INACTIVE)
+        return 0;
+    uint32_t top = t->zk_last;
+    if (t->zk_trim_set && seq_gt(t->zk_trim, top))
+        top = t->zk_trim;
+    uint32_t size = top - t->zk_start;
+    if (size != 0)
+        size--;     /* the SYN, real or assumed */
+    if (t->zk_fin && size != 0)
+        size--;
+    return size;
+}
+
 /*
  * conn_state from the two endpoint states, as Zeek's conn_state() in
  * base/protocols/conn/main.zeek does (S0 ... OTH, see docs/conns.md).
@@ -743,7 +762,7 @@ static const char *zeek_state(const flow_live *l)
 
     if (rs == EP_RESET) {
         if (os == EP_SYN_SENT || os == EP_SYN_ACK_SENT ||
-            (os == EP_RESET && c->client.bytes == 0 && c->server.bytes == 0))
+            (os == EP_RESET && zk_size(&l->trk[C]) == 0 && zk_size(&l->trk[S]) == 0))
             return "REJ";
         return o_inactive ? "RSTRH" : "RSTR";
     }

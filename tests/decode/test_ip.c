@@ -139,8 +139,54 @@ static void ipv4_later_fragment_is_tcp_fragment_without_tcp_fields(void **state)
     assert_addr(&v.dst, "198.51.100.20");
     assert_false(v.has_tcp);
     assert_int_equal(v.sport, 0);
-    assert_int_equal(v.payload_len, 0);
+    assert_int_equal(v.payload_len, 16);    /* the fragment's data bytes */
     assert_anomalies(&v, 0);
+}
+
+/* Raw IPv4 + TCP (no options), total length as given, 8 payload bytes. */
+static void raw_v4_tcp(uint8_t *b, uint16_t total, uint16_t frag)
+{
+    static const uint8_t tmpl[48] = {
+        0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        0x9c, 0x40, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0,
+        1, 2, 3, 4, 5, 6, 7, 8,
+    };
+    memcpy(b, tmpl, sizeof tmpl);
+    b[2] = (uint8_t)(total >> 8);
+    b[3] = (uint8_t)total;
+    b[6] = (uint8_t)(frag >> 8);
+    b[7] = (uint8_t)frag;
+}
+
+/* Wireshark's ip.tso_support: total length 0 means the frame's length. */
+static void ipv4_total_length_zero_uses_the_frame_length(void **state)
+{
+    uint8_t b[48];
+    pkt_view v;
+    (void)state;
+
+    raw_v4_tcp(b, 0, 0x4000);
+    memset(&v, 0, sizeof v);
+    assert_int_equal(decode_bytes(12, b, sizeof b, sizeof b, &v), PKT_TCP);
+    assert_true(v.has_tcp);
+    assert_int_equal(v.ip_len, 48);
+    assert_int_equal(v.payload_len, 8);
+    assert_anomalies(&v, an(PKT_AN_IPV4_TSO_LENGTH_ZERO));
+}
+
+/* A first fragment of 8 data bytes carries only half a TCP header. */
+static void first_fragment_ending_inside_the_tcp_header_is_named(void **state)
+{
+    uint8_t b[48];
+    pkt_view v;
+    (void)state;
+
+    raw_v4_tcp(b, 28, 0x2000);                  /* MF, offset 0, 8 data bytes */
+    memset(&v, 0, sizeof v);
+    assert_int_equal(decode_bytes(12, b, 28, 28, &v), PKT_MALFORMED);
+    assert_false(v.has_tcp);
+    assert_int_equal(v.sport, 40000);
+    assert_anomalies(&v, an(PKT_AN_TCP_HEADER_FRAGMENTED));
 }
 
 static void ipv4_later_fragment_of_udp_is_other_fragment(void **state)
@@ -345,6 +391,8 @@ int main(void)
         cmocka_unit_test(ethernet_padding_is_not_payload),
         cmocka_unit_test(ipv4_first_fragment_is_decoded_as_tcp),
         cmocka_unit_test(ipv4_later_fragment_is_tcp_fragment_without_tcp_fields),
+        cmocka_unit_test(ipv4_total_length_zero_uses_the_frame_length),
+        cmocka_unit_test(first_fragment_ending_inside_the_tcp_header_is_named),
         cmocka_unit_test(ipv4_later_fragment_of_udp_is_other_fragment),
         cmocka_unit_test(ipv4_more_fragments_with_dont_fragment_is_bad),
         cmocka_unit_test(ipv4_fragment_ending_past_65535_is_bad),
