@@ -99,6 +99,8 @@ typedef struct flow_conn {
     enum flow_handshake first_answer; /* what answered the first SYN */
     uint64_t handshake_packet;  /* the first answer (SYN-ACK, RST or ACK) */
     int64_t  handshake_ts;
+    uint32_t handshake_ack;     /* its acknowledgment number (for a bare ACK:
+                                   which connection the answerer has in mind) */
     uint16_t handshake_rsts;    /* client RSTs before a SYN retransmission
                                    (the TIME_WAIT signature, tcp-behaviour 9.2) */
     bool     established;       /* client ACKed the SYN-ACK, or data both ways */

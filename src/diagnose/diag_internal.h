@@ -47,6 +47,9 @@ typedef struct tw_event {
     bool     isn_not_above;         /* new ISN <= old client final seq (RFC 1122 4.2.2.13) */
     uint32_t prev_client_final_seq, cur_client_isn;
     uint8_t  prev_client_ttl, cur_client_ttl;
+    bool     unpaired;              /* no previous incarnation in the capture:
+                                       only the stale ACK shows one existed */
+    uint32_t stale_ack;             /* that ACK's acknowledgment number */
 } tw_event;
 
 typedef struct diag_ctx {

@@ -96,7 +96,7 @@ static int su_finish(void *p, diag_ctx *ctx, diag_findings *out)
             free(done);
             return -ENOMEM;
         }
-        uint64_t n = 0, syns = 0, rst = 0;
+        uint64_t n = 0, syns = 0, gave_up = 0;
         pkt_addr first_client = u0->client;
         bool one_client = true;
         for (size_t j = i; j < st->n; j++) {
@@ -107,7 +107,7 @@ static int su_finish(void *p, diag_ctx *ctx, diag_findings *out)
             done[j] = true;
             n++;
             syns += u->syns;
-            rst += u->gave_up_rst;
+            gave_up += u->gave_up_rst;
             if (memcmp(u->client.b, first_client.b, 16) != 0)
                 one_client = false;
             char c[64], s[64];
@@ -144,6 +144,7 @@ static int su_finish(void *p, diag_ctx *ctx, diag_findings *out)
                          "which: if the SYNs are not there, the path dropped them.");
         diag_param_add(f, "attempts", (double)n, "");
         diag_param_add(f, "syns", (double)syns, "");
+        diag_param_add(f, "gave_up_rst", (double)gave_up, "attempts");
         diag_remedy_add(f, "Check the server's listen queue and counters (netstat -s: "
                            "\"SYNs to LISTEN sockets dropped\", ListenOverflows) and its firewall",
                         "none: diagnosis");

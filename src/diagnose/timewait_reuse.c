@@ -28,8 +28,22 @@
 #define TW_MAX_S 240.0
 #define GROUP_EVIDENCE_EVENTS 3     /* events listed in full per finding */
 
+/* Recent connections the server closed first, to find which one a stale
+ * ACK acknowledges (its ack is that connection's client final sequence). */
+#define CLOSED_RING 8192
+
+typedef struct closed_conn {
+    pkt_addr server, client;
+    uint16_t server_port, client_port;
+    uint32_t client_final_seq;
+    uint64_t first_packet, last_packet;
+    int64_t  last_ts;
+    uint8_t  client_ttl;
+} closed_conn;
+
 typedef struct tw_state {
-    int unused;
+    closed_conn ring[CLOSED_RING];
+    size_t next, n;
 } tw_state;
 
 static void *tw_create(diag_ctx *ctx)
@@ -41,6 +55,38 @@ static void *tw_create(diag_ctx *ctx)
 static void tw_destroy(void *st)
 {
     free(st);
+}
+
+static void remember_closed(tw_state *st, const flow_conn *c)
+{
+    if (c->closed_by != FLOW_SIDE_SERVER || c->reset_by != FLOW_SIDE_NONE || !c->client.seq_seen)
+        return;
+    closed_conn *r = &st->ring[st->next];
+    st->next = (st->next + 1) % CLOSED_RING;
+    if (st->n < CLOSED_RING)
+        st->n++;
+    r->server = c->server.addr;
+    r->client = c->client.addr;
+    r->server_port = c->server.port;
+    r->client_port = c->client.port;
+    r->client_final_seq = c->client.next_seq;
+    r->first_packet = c->first_packet;
+    r->last_packet = c->last_packet;
+    r->last_ts = c->last_ts;
+    r->client_ttl = c->client.ttl_first;
+}
+
+/* The server-closed connection whose client final sequence the stale ACK
+ * acknowledges, closed before the SYN; NULL when none is remembered. */
+static const closed_conn *find_acked(const tw_state *st, const tw_event *e)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        const closed_conn *r = &st->ring[i];
+        if (r->client_final_seq == e->stale_ack && r->server_port == e->server_port &&
+            r->last_ts <= e->syn_ts && memcmp(r->server.b, e->server.b, 16) == 0)
+            return r;
+    }
+    return NULL;
 }
 
 /* SYNs sent before the first answer (all of them when none came). */
@@ -59,6 +105,63 @@ static bool same_endpoint(const flow_endpoint *x, const flow_endpoint *y)
     return x->port == y->port && memcmp(x->addr.b, y->addr.b, 16) == 0;
 }
 
+/* The new incarnation's side of an event: its SYNs and what answered them. */
+static void fill_current(tw_event *ev, const flow_conn *cur)
+{
+    ev->client = cur->client.addr;
+    ev->server = cur->server.addr;
+    ev->client_port = cur->client.port;
+    ev->server_port = cur->server.port;
+    ev->syn_ts = cur->syn_ts[0];
+    ev->syn_packet = cur->syn_packet[0];
+    ev->syn_count = cur->syn_count;
+    ev->succeeded = cur->handshake == FLOW_HS_SYNACK;
+    ev->answer_packet = cur->handshake_packet;
+    ev->stale_ack = cur->handshake_ack;
+    switch (cur->first_answer) {
+    case FLOW_HS_SYNACK:
+        ev->outcome = syns_before_answer(cur) > 1 ? TW_IGNORED : TW_ACCEPTED;
+        break;
+    case FLOW_HS_ACK_ONLY: ev->outcome = TW_STALE_ACK; break;
+    case FLOW_HS_RST: ev->outcome = TW_RESET; break;
+    default: ev->outcome = TW_IGNORED; break;
+    }
+    if (ev->succeeded)
+        ev->delay_s = diag_secs(cur->synack_ts - cur->syn_ts[0]);
+    else
+        ev->delay_s = diag_secs(cur->last_ts - cur->syn_ts[0]);
+    ev->gave_up_rst = !ev->succeeded && cur->client.rst_count > 0;
+    ev->cur_ts_seen = cur->client.syn_opts_seen && cur->client.syn_opts.has_ts;
+    ev->cur_client_tsval_syn = cur->client.syn_opts.tsval;
+    ev->cur_client_isn = cur->client.isn;
+    ev->cur_client_ttl = cur->client.ttl_first;
+}
+
+/*
+ * A first SYN answered by a bare ACK that acknowledges nothing this client
+ * sent (ack != ISN + 1), with no earlier incarnation of the 4-tuple in the
+ * capture: the answerer holds an older connection on this 4-tuple that the
+ * capture does not show - its TIME_WAIT, or a stale connection.  Seen
+ * inside a NAT, it is another inside host's connection that went out with
+ * the same outside port (tcp-behaviour.md 9.2: "the ACK in step 2 appears
+ * from nowhere").
+ */
+static void tw_conn(void *p, const flow_conn *c, diag_ctx *ctx)
+{
+    remember_closed(p, c);
+    if (c->first_answer != FLOW_HS_ACK_ONLY || c->syn_count == 0 || c->roles_inferred ||
+        c->incarnation != 1 || c->handshake_ack == c->client.isn + 1u)
+        return;
+    tw_event ev;
+    memset(&ev, 0, sizeof ev);
+    fill_current(&ev, c);
+    ev.unpaired = true;
+    ev.prev_closer = FLOW_SIDE_SERVER;  /* whoever answers from TIME_WAIT closed first */
+    ev.gap_s = -1;
+    if (diag_ctx_add_tw(ctx, &ev) == 0)
+        diag_ctx_explain(ctx, c->first_packet);
+}
+
 static void tw_reuse(void *st, const flow_conn *prev, const flow_conn *cur, diag_ctx *ctx)
 {
     (void)st;
@@ -67,43 +170,18 @@ static void tw_reuse(void *st, const flow_conn *prev, const flow_conn *cur, diag
         return;
     tw_event ev;
     memset(&ev, 0, sizeof ev);
-    ev.client = cur->client.addr;
-    ev.server = cur->server.addr;
-    ev.client_port = cur->client.port;
-    ev.server_port = cur->server.port;
+    fill_current(&ev, cur);
     ev.prev_closer = prev->closed_by;
     ev.prev_reset = prev->reset_by != FLOW_SIDE_NONE;
     ev.prev_close_ts = prev->last_ts;
     ev.prev_close_packet = prev->last_packet;
-    ev.syn_ts = cur->syn_ts[0];
-    ev.syn_packet = cur->syn_packet[0];
     ev.gap_s = diag_secs(cur->syn_ts[0] - prev->last_ts);
-    ev.syn_count = cur->syn_count;
-    ev.succeeded = cur->handshake == FLOW_HS_SYNACK;
-    ev.answer_packet = cur->handshake_packet;
-    switch (cur->first_answer) {
-    case FLOW_HS_SYNACK:
-        ev.outcome = syns_before_answer(cur) > 1 ? TW_IGNORED : TW_ACCEPTED;
-        break;
-    case FLOW_HS_ACK_ONLY: ev.outcome = TW_STALE_ACK; break;
-    case FLOW_HS_RST: ev.outcome = TW_RESET; break;
-    default: ev.outcome = TW_IGNORED; break;
-    }
-    if (ev.succeeded)
-        ev.delay_s = diag_secs(cur->synack_ts - cur->syn_ts[0]);
-    else
-        ev.delay_s = diag_secs(cur->last_ts - cur->syn_ts[0]);
-    ev.gave_up_rst = !ev.succeeded && cur->client.rst_count > 0;
     ev.prev_ts_seen = prev->client.ts_seen;
     ev.prev_client_tsval_last = prev->client.tsval_last;
-    ev.cur_ts_seen = cur->client.syn_opts_seen && cur->client.syn_opts.has_ts;
-    ev.cur_client_tsval_syn = cur->client.syn_opts.tsval;
     ev.prev_client_final_seq = prev->client.next_seq;
-    ev.cur_client_isn = cur->client.isn;
     ev.isn_not_above = prev->client.seq_seen && cur->client.isn_seen &&
                        !diag_seq_gt(cur->client.isn, prev->client.next_seq);
     ev.prev_client_ttl = prev->client.ttl_first;
-    ev.cur_client_ttl = cur->client.ttl_first;
     if (diag_ctx_add_tw(ctx, &ev) != 0)
         return;
     /* A failed SYN here is explained by this finding, not syn-unanswered. */
@@ -116,7 +194,7 @@ static void tw_reuse(void *st, const flow_conn *prev, const flow_conn *cur, diag
 
 static bool is_tw_hit(const tw_event *e)
 {
-    return e->prev_closer != FLOW_SIDE_NONE && !e->prev_reset && e->gap_s >= 0 &&
+    return !e->unpaired && e->prev_closer != FLOW_SIDE_NONE && !e->prev_reset && e->gap_s >= 0 &&
            e->gap_s < TW_MAX_S;
 }
 
@@ -182,6 +260,32 @@ static void event_evidence(diag_finding *f, const diag_ctx *ctx, const tw_event 
                           e->delay_s);
 }
 
+/* "68 s" or "30-68 s" (one decimal below 10 s). */
+static void secs_span(char *buf, size_t len, double lo, double hi)
+{
+    char a[24], b[24];
+    if (lo > 1e9 || hi > 1e9 || lo < 0 || hi < 0)
+        lo = hi = -1;   /* cannot happen for reuse gaps; keeps the text short */
+    snprintf(a, sizeof a, lo < 10 ? "%.1f" : "%.0f", lo);
+    snprintf(b, sizeof b, hi < 10 ? "%.1f" : "%.0f", hi);
+    int n = strcmp(a, b) == 0 ? snprintf(buf, len, "%s s", a)
+                              : snprintf(buf, len, "%s-%s s", a, b);
+    if (n < 0 && len > 0)
+        buf[0] = '\0';
+}
+
+/* The outcome in a summary's words. */
+static const char *outcome_words(enum tw_outcome o)
+{
+    switch (o) {
+    case TW_ACCEPTED: return "accepted";
+    case TW_STALE_ACK: return "answered with the old connection's ACK, reset and retried";
+    case TW_IGNORED: return "the SYNs were ignored";
+    case TW_RESET: return "refused with RST";
+    }
+    return "?";
+}
+
 typedef struct group {
     pkt_addr server;
     uint16_t port;
@@ -192,9 +296,127 @@ typedef struct group {
     double gap_min, gap_max, delay_max, delay_sum;
 } group;
 
+/* Stale ACKs with no earlier incarnation in the capture: one finding per
+ * server endpoint. */
+static int unpaired_findings(const tw_state *st, diag_ctx *ctx, diag_findings *out)
+{
+    bool *done = calloc(ctx->n_tw ? ctx->n_tw : 1, sizeof *done);
+    if (done == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < ctx->n_tw; i++) {
+        const tw_event *e0 = &ctx->tw[i];
+        if (!e0->unpaired || done[i])
+            continue;
+        uint64_t n = 0, failed = 0, linked = 0, other_host = 0;
+        double delay_max = 0;
+        diag_finding *f = diag_add(out, "timewait-reuse", DIAG_WARNING, 0.85);
+        if (f == NULL) {
+            free(done);
+            return -ENOMEM;
+        }
+        for (size_t j = i; j < ctx->n_tw; j++) {
+            const tw_event *e = &ctx->tw[j];
+            if (!e->unpaired || done[j] || e->server_port != e0->server_port ||
+                memcmp(e->server.b, e0->server.b, 16) != 0)
+                continue;
+            done[j] = true;
+            n++;
+            failed += !e->succeeded;
+            if (e->delay_s > delay_max)
+                delay_max = e->delay_s;
+            if (n > GROUP_EVIDENCE_EVENTS) {
+                f->evidence_omitted++;
+                continue;
+            }
+            char c[64], s[64];
+            diag_endpoint(&e->client, e->client_port, c, sizeof c);
+            diag_endpoint(&e->server, e->server_port, s, sizeof s);
+            diag_evidence_add(f, e->syn_packet, e->syn_ts, "%8.3f  %s > %s  SYN, ISN %u",
+                              diag_rel(ctx, e->syn_ts), c, s, e->cur_client_isn);
+            const closed_conn *r = find_acked(st, e);
+            if (r != NULL) {
+                char rc[64];
+                diag_endpoint(&r->client, r->client_port, rc, sizeof rc);
+                diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
+                                  "the end of %s's connection (packets %llu-%llu), which the "
+                                  "server closed %.3f s before this SYN", s, c, e->stale_ack, rc,
+                                  (unsigned long long)r->first_packet,
+                                  (unsigned long long)r->last_packet,
+                                  diag_secs(e->syn_ts - r->last_ts));
+                linked++;
+                if (memcmp(r->client.b, e->client.b, 16) != 0)
+                    other_host++;
+            } else {
+                diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
+                                  "acknowledges a connection this client never made here", s, c,
+                                  e->stale_ack);
+            }
+            diag_evidence_add(f, 0, 0, "          %u SYN transmissions; %s after %.3f s",
+                              e->syn_count, e->succeeded ? "connected" : "never connected",
+                              e->delay_s);
+        }
+        if (failed)
+            f->severity = DIAG_ERROR;
+        f->events = n;
+        f->server = e0->server;
+        f->server_port = e0->server_port;
+        f->has_server = true;
+        char s[64];
+        diag_endpoint(&e0->server, e0->server_port, s, sizeof s);
+        if (other_host > 0)
+            diag_summary(f, "%llu SYN%s to %s %s answered with the ACK of another host's "
+                         "connection that used the same outside port: the server still held it "
+                         "in TIME_WAIT (a NAT reused the port too soon)", (unsigned long long)n,
+                         n == 1 ? "" : "s", s, n == 1 ? "was" : "were");
+        else
+            diag_summary(f, "%llu SYN%s to %s %s answered with an ACK of an older connection on "
+                         "the same 4-tuple that this capture does not show: the server still "
+                         "held it (TIME_WAIT)", (unsigned long long)n, n == 1 ? "" : "s", s,
+                         n == 1 ? "was" : "were");
+        diag_explain(f, "The server answered the client's SYN not with a SYN-ACK but with a bare "
+                     "ACK whose acknowledgment number has nothing to do with the client's "
+                     "sequence numbers: it belongs to an earlier connection on the same 4-tuple "
+                     "that the server still keeps, normally in TIME_WAIT after closing it first "
+                     "(Linux answers a SYN it will not accept in TIME_WAIT this way, "
+                     "tcp_timewait_state_process()). The client reset it and retried.");
+        if (other_host > 0)
+            diag_explain(f, "The stale ACK acknowledges exactly where another inside host's "
+                         "connection to the same server ended (see the evidence): both went out "
+                         "through the same NAT with the same outside port, and the server still "
+                         "held the first one in TIME_WAIT when the second arrived. That is a NAT "
+                         "whose hold of closed mappings is shorter than the server's TIME_WAIT.");
+        else
+        diag_explain(f, "%s",
+                     ctx->vantage == DIAG_VANTAGE_CLIENT
+                         ? "No such earlier connection is in this capture taken at the client: "
+                           "another host behind the same NAT made it with the same outside "
+                           "source port, and the NAT gave this client's connection that port "
+                           "again while the server still held the old 4-tuple. Capture outside "
+                           "the NAT or at the server to see both (nat-timewait-mismatch)."
+                         : "The earlier connection is not in this capture: it ended before the "
+                           "capture started, or it went through a NAT under another inside "
+                           "address.");
+        diag_param_add(f, "stale_acks", (double)n, "");
+        diag_param_add(f, "linked_to_other_host", (double)other_host, "");
+        diag_param_add(f, "delay_max_s", delay_max, "s");
+        diag_param_add(f, "failed", (double)failed, "attempts");
+        diag_remedy_add(f, "Make the NAT hold a closed mapping at least as long as the server's "
+                           "TIME_WAIT before it gives the outside port to another inside host "
+                           "(Linux nf_conntrack_tcp_timeout_time_wait)",
+                        "more NAT entries held");
+        diag_remedy_add(f, "Give the NAT more outside addresses or ports so a port comes back "
+                           "less often", "only makes collisions rarer");
+        diag_remedy_add(f, "Let the clients close first, so the server does not hold TIME_WAIT",
+                        "application change; TIME_WAIT moves to the clients");
+    }
+    free(done);
+    return 0;
+}
+
 static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
 {
-    (void)st;
+    if (unpaired_findings(st, ctx, out) != 0)
+        return -ENOMEM;
     group *g = NULL;
     size_t ng = 0, capg = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
@@ -258,16 +480,21 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         diag_endpoint(&gr->server, gr->port, s, sizeof s);
         const tw_event *e0 = &ctx->tw[gr->first];
         if (gr->outcome == TW_ACCEPTED) {
-            diag_summary(f, "%llu SYN%s to %s reused a 4-tuple the server had closed %.0f-%.0f s "
-                         "earlier (still within a possible TIME_WAIT); the server accepted them",
-                         (unsigned long long)gr->n, gr->n == 1 ? "" : "s", s, gr->gap_min,
-                         gr->gap_max);
+            char span[64];
+            secs_span(span, sizeof span, gr->gap_min, gr->gap_max);
+            diag_summary(f, "%llu SYN%s to %s reused a 4-tuple the server had closed %s "
+                         "earlier (still within a possible TIME_WAIT); the server accepted %s",
+                         (unsigned long long)gr->n, gr->n == 1 ? "" : "s", s, span,
+                         gr->n == 1 ? "it" : "them");
         } else {
-            diag_summary(f, "%llu connection attempt%s to %s reused a 4-tuple %.0f-%.0f s after "
-                         "the %s closed it and met its TIME_WAIT: %s%s",
-                         (unsigned long long)gr->n, gr->n == 1 ? "" : "s", s, gr->gap_min,
-                         gr->gap_max, who_holds(gr->closer), outcome_name(gr->outcome),
-                         gr->failed ? ", some never connected" : "");
+            char span[64];
+            secs_span(span, sizeof span, gr->gap_min, gr->gap_max);
+            diag_summary(f, "%llu connection attempt%s to %s reused a 4-tuple %s after the %s "
+                         "closed it and met its TIME_WAIT: %s%s", (unsigned long long)gr->n,
+                         gr->n == 1 ? "" : "s", s, span, who_holds(gr->closer),
+                         outcome_words(gr->outcome),
+                         gr->failed == gr->n ? "; never connected"
+                         : gr->failed ? "; some never connected" : "");
         }
         char c[64];
         diag_endpoint(&e0->client, e0->client_port, c, sizeof c);
@@ -281,7 +508,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
                      answer_words(gr->outcome, ctx->vantage));
         if (gr->outcome != TW_ACCEPTED) {
             diag_explain(f, "In all, %llu attempt%s met this; %llu never connected. The longest "
-                         "delay a client suffered was %.1f s (mean %.1f s). A client that picks "
+                         "delay a client suffered was %.3g s (mean %.3g s). A client that picks "
                          "the same source port this soon is usually a NAT handing the port of a "
                          "closed mapping to another inside host, or a proxy with a small port "
                          "pool: see nat-timewait-mismatch.",
@@ -332,6 +559,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
 const diag_detector diag_det_timewait_reuse = {
     .id = "timewait-reuse",
     .create = tw_create,
+    .conn = tw_conn,
     .reuse = tw_reuse,
     .finish = tw_finish,
     .destroy = tw_destroy,

@@ -260,6 +260,7 @@ static void on_syn(flow_live *l, const pkt_view *v, bool from_client)
             c->first_answer = FLOW_HS_SYNACK;
             c->handshake_packet = v->num;
             c->handshake_ts = v->ts_ns;
+            c->handshake_ack = v->ack;
         }
         if (c->handshake == FLOW_HS_NONE || c->handshake == FLOW_HS_ACK_ONLY ||
             c->handshake == FLOW_HS_RST || c->handshake == FLOW_HS_NOT_SEEN)
@@ -274,6 +275,7 @@ static void on_handshake_answer(flow_conn *c, const pkt_view *v, enum flow_hands
         c->first_answer = h;
         c->handshake_packet = v->num;
         c->handshake_ts = v->ts_ns;
+        c->handshake_ack = v->ack;
     }
     if (c->handshake == FLOW_HS_NONE ||
         (c->handshake == FLOW_HS_ACK_ONLY && h == FLOW_HS_RST))
@@ -331,8 +333,17 @@ static void note_established(flow_live *l, const pkt_view *v, bool from_client)
         ok = false;
     if (!ok && c->synack_count > 0 && l->trk[C].any && l->trk[S].any && v->payload_len > 0)
         ok = true;
-    if (ok)
-        c->established = true;
+    if (!ok)
+        return;
+    c->established = true;
+    c->established_packet = v->num;
+    c->established_ts = v->ts_ns;
+    /* An RST before establishment that did not stop it did not end it
+       (an injected or stray RST, RFC 5961 3). */
+    if (c->reset_by != FLOW_SIDE_NONE && !c->client.fin_seen && !c->server.fin_seen) {
+        c->reset_by = FLOW_SIDE_NONE;
+        l->closed = false;
+    }
 }
 
 /* Data acknowledged that the capture never showed: the peer's final

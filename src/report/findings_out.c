@@ -17,10 +17,12 @@ typedef struct palette {
 static const palette colour = { "\033[1m", "\033[2m", "\033[1;31m", "\033[1;33m", "\033[1;36m", "\033[0m" };
 static const palette plain = { "", "", "", "", "", "" };
 
-/* Print text wrapped at WRAP columns, each line indented by `indent`
- * spaces; blank lines in the text separate paragraphs. */
-static void wrapped(FILE *out, const char *text, int indent)
+/* Print text wrapped at WRAP columns: the first line indented by `indent`
+ * spaces, the following ones by `hang`; blank lines in the text separate
+ * paragraphs. */
+static void wrapped_hang(FILE *out, const char *text, int indent, int hang)
 {
+    int first_line_indent = indent;
     const char *p = text;
     while (*p) {
         if (*p == '\n') {
@@ -29,8 +31,9 @@ static void wrapped(FILE *out, const char *text, int indent)
             continue;
         }
         /* one line: as many words as fit */
-        int col = indent;
-        fprintf(out, "%*s", indent, "");
+        int col = first_line_indent;
+        fprintf(out, "%*s", first_line_indent, "");
+        first_line_indent = hang;
         bool first = true;
         while (*p && *p != '\n') {
             const char *w = p;
@@ -54,9 +57,26 @@ static void wrapped(FILE *out, const char *text, int indent)
         while (*p == ' ')
             p++;
         fputc('\n', out);
-        if (*p == '\n')
+        if (*p == '\n') {
             p++;
+            first_line_indent = indent;     /* a new paragraph */
+        }
     }
+}
+
+static void wrapped(FILE *out, const char *text, int indent)
+{
+    wrapped_hang(out, text, indent, indent);
+}
+
+/* A number the way people read it: integers as such, else 3 significant
+ * digits. */
+static void human_num(char *buf, size_t len, double v)
+{
+    if (v == (double)(long long)v && v < 1e15 && v > -1e15)
+        snprintf(buf, len, "%lld", (long long)v);
+    else
+        snprintf(buf, len, "%.3g", v);
 }
 
 static const char *sev_colour(const palette *c, enum diag_severity s)
@@ -66,9 +86,13 @@ static const char *sev_colour(const palette *c, enum diag_severity s)
 
 static void param_text(FILE *out, const diag_param *p)
 {
-    fprintf(out, "    %-24s %g%s%s", p->name, p->value, p->unit[0] ? " " : "", p->unit);
+    char v[32], lo[32], hi[32];
+    human_num(v, sizeof v, p->value);
+    human_num(lo, sizeof lo, p->min);
+    human_num(hi, sizeof hi, p->max);
+    fprintf(out, "    %-24s %s%s%s", p->name, v, p->unit[0] ? " " : "", p->unit);
     if (p->has_min && p->has_max && p->min != p->max)
-        fprintf(out, "  (between %g and %g)", p->min, p->max);
+        fprintf(out, "  (between %s and %s)", lo, hi);
     else if (p->has_min && !p->has_max && p->min == p->value)
         fprintf(out, "  (at least)");
     else if (p->has_max && !p->has_min && p->max == p->value)
@@ -117,10 +141,10 @@ static void finding_text(FILE *out, const diag_finding *f, size_t i, const palet
         for (size_t k = 0; k < f->n_remedies; k++) {
             char line[1024];
             snprintf(line, sizeof line, "%zu. %s", k + 1, f->remedies[k].action);
-            wrapped(out, line, 4);
+            wrapped_hang(out, line, 4, 7);
             if (f->remedies[k].tradeoff[0] != '\0') {
-                snprintf(line, sizeof line, "   trade-off: %s", f->remedies[k].tradeoff);
-                wrapped(out, line, 4);
+                snprintf(line, sizeof line, "Trade-off: %s", f->remedies[k].tradeoff);
+                wrapped_hang(out, line, 7, 7);
             }
         }
     }
