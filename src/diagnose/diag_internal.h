@@ -31,6 +31,8 @@ typedef struct tw_event {
     uint16_t client_port, server_port;
     enum flow_side prev_closer;     /* who sent the first FIN of the old one */
     bool     prev_reset;            /* the old one ended with RST */
+    uint64_t prev_fin_packet;       /* the closer's first FIN (0: none) */
+    int64_t  prev_fin_ts;
     int64_t  prev_close_ts;         /* last packet of the old incarnation */
     uint64_t prev_close_packet;
     int64_t  syn_ts;                /* first SYN of the new one */
@@ -47,6 +49,11 @@ typedef struct tw_event {
     bool     isn_not_above;         /* new ISN <= old client final seq (RFC 1122 4.2.2.13) */
     uint32_t prev_client_final_seq, cur_client_isn;
     uint8_t  prev_client_ttl, cur_client_ttl;
+    uint8_t  n_retry;               /* SYN retransmissions listed below */
+    uint64_t retry_packet[4];
+    int64_t  retry_ts[4];
+    uint64_t giveup_packet;         /* the client's RST when it gave up */
+    int64_t  giveup_ts;
     bool     unpaired;              /* no previous incarnation in the capture:
                                        only the stale ACK shows one existed */
     uint32_t stale_ack;             /* that ACK's acknowledgment number */

@@ -273,8 +273,19 @@ static void vote_vantage(diag_engine *e, const flow_conn *c)
     }
 }
 
+/* TTLs first: a host's own packets leave with the initial TTL and the
+ * peer's arrive lower, which does not depend on how short the round trip
+ * is.  Timing decides when TTLs cannot (no router between, or both sides
+ * decremented: a capture on the path); on a LAN or veth round trip of
+ * microseconds timing alone is weak, so it needs a clear majority. */
 static enum diag_vantage infer_vantage(const vantage_votes *vv)
 {
+    if (vv->ttl_samples > 0) {
+        if (vv->ttl_server * 10 >= vv->ttl_samples * 8)
+            return DIAG_VANTAGE_SERVER;
+        if (vv->ttl_client * 10 >= vv->ttl_samples * 8)
+            return DIAG_VANTAGE_CLIENT;
+    }
     if (vv->samples >= 3) {
         if (vv->server * 10 >= vv->samples * 7)
             return DIAG_VANTAGE_SERVER;
@@ -283,14 +294,7 @@ static enum diag_vantage infer_vantage(const vantage_votes *vv)
         if (vv->path * 10 >= vv->samples * 5)
             return DIAG_VANTAGE_PATH;
     }
-    if (vv->ttl_samples > 0) {
-        if (vv->ttl_server * 10 >= vv->ttl_samples * 8)
-            return DIAG_VANTAGE_SERVER;
-        if (vv->ttl_client * 10 >= vv->ttl_samples * 8)
-            return DIAG_VANTAGE_CLIENT;
-        return DIAG_VANTAGE_PATH;
-    }
-    return DIAG_VANTAGE_UNKNOWN;
+    return vv->ttl_samples > 0 ? DIAG_VANTAGE_PATH : DIAG_VANTAGE_UNKNOWN;
 }
 
 void diag_engine_conn(void *engine, const flow_conn *c)

@@ -131,6 +131,14 @@ static void fill_current(tw_event *ev, const flow_conn *cur)
     else
         ev->delay_s = diag_secs(cur->last_ts - cur->syn_ts[0]);
     ev->gave_up_rst = !ev->succeeded && cur->client.rst_count > 0;
+    for (unsigned i = 1; i < cur->syn_count && i < FLOW_MAX_SYN && ev->n_retry < 4; i++) {
+        ev->retry_packet[ev->n_retry] = cur->syn_packet[i];
+        ev->retry_ts[ev->n_retry++] = cur->syn_ts[i];
+    }
+    if (ev->gave_up_rst) {
+        ev->giveup_packet = cur->client.rst_packet;
+        ev->giveup_ts = cur->client.rst_ts;
+    }
     ev->cur_ts_seen = cur->client.syn_opts_seen && cur->client.syn_opts.has_ts;
     ev->cur_client_tsval_syn = cur->client.syn_opts.tsval;
     ev->cur_client_isn = cur->client.isn;
@@ -175,6 +183,12 @@ static void tw_reuse(void *st, const flow_conn *prev, const flow_conn *cur, diag
     ev.prev_reset = prev->reset_by != FLOW_SIDE_NONE;
     ev.prev_close_ts = prev->last_ts;
     ev.prev_close_packet = prev->last_packet;
+    if (prev->closed_by != FLOW_SIDE_NONE) {
+        const flow_endpoint *closer = prev->closed_by == FLOW_SIDE_SERVER ? &prev->server
+                                                                          : &prev->client;
+        ev.prev_fin_packet = closer->fin_packet;
+        ev.prev_fin_ts = closer->fin_ts;
+    }
     ev.gap_s = diag_secs(cur->syn_ts[0] - prev->last_ts);
     ev.prev_ts_seen = prev->client.ts_seen;
     ev.prev_client_tsval_last = prev->client.tsval_last;
@@ -241,21 +255,36 @@ static void event_evidence(diag_finding *f, const diag_ctx *ctx, const tw_event 
     char c[64], s[64];
     diag_endpoint(&e->client, e->client_port, c, sizeof c);
     diag_endpoint(&e->server, e->server_port, s, sizeof s);
+    if (e->prev_fin_packet != 0)
+        diag_evidence_add(f, e->prev_fin_packet, e->prev_fin_ts,
+                          "%8.3f  %s %s %s  FIN: the %s closes first and will hold TIME_WAIT",
+                          diag_rel(ctx, e->prev_fin_ts),
+                          e->prev_closer == FLOW_SIDE_SERVER ? s : c,
+                          ">", e->prev_closer == FLOW_SIDE_SERVER ? c : s,
+                          who_holds(e->prev_closer));
     diag_evidence_add(f, e->prev_close_packet, e->prev_close_ts,
-                      "%8.3f  %s > %s  last packet of the previous incarnation, closed first "
-                      "by the %s (%s enters TIME_WAIT)",
-                      diag_rel(ctx, e->prev_close_ts), c, s, who_holds(e->prev_closer),
-                      who_holds(e->prev_closer));
+                      "%8.3f  %s ~ %s  last packet of the previous incarnation",
+                      diag_rel(ctx, e->prev_close_ts), c, s);
     diag_evidence_add(f, e->syn_packet, e->syn_ts,
                       "%8.3f  %s > %s  SYN reusing the 4-tuple %.1f s after that close",
                       diag_rel(ctx, e->syn_ts), c, s, e->gap_s);
     if (e->answer_packet != 0 && e->outcome != TW_IGNORED)
         diag_evidence_add(f, e->answer_packet, 0, "          %s  %s",
                           outcome_name(e->outcome), answer_words(e->outcome, ctx->vantage));
+    for (unsigned i = 0; i < e->n_retry; i++)
+        diag_evidence_add(f, e->retry_packet[i], e->retry_ts[i],
+                          "%8.3f  %s > %s  SYN retransmitted (+%.2f s)%s",
+                          diag_rel(ctx, e->retry_ts[i]), c, s,
+                          diag_secs(e->retry_ts[i] - e->syn_ts),
+                          e->outcome == TW_IGNORED && !e->succeeded ? ", ignored" : "");
+    if (e->gave_up_rst)
+        diag_evidence_add(f, e->giveup_packet, e->giveup_ts,
+                          "%8.3f  %s > %s  RST: the client gives up %.1f s after its first SYN",
+                          diag_rel(ctx, e->giveup_ts), c, s, diag_secs(e->giveup_ts - e->syn_ts));
     if (e->syn_count > 1)
-        diag_evidence_add(f, 0, 0, "          %u SYN transmissions in all; %s after %.1f s",
+        diag_evidence_add(f, 0, 0, "          %u SYN transmissions in all; %s after %.3g s",
                           e->syn_count,
-                          e->succeeded ? "connected" : (e->gave_up_rst ? "the client gave up with RST"
+                          e->succeeded ? "connected" : (e->gave_up_rst ? "the client gave up"
                                                                        : "never connected"),
                           e->delay_s);
 }
