@@ -11,16 +11,17 @@
  * application closed with SO_LINGER {1, 0} or with unread data (RFC 2525
  * 2.17, Linux __tcp_close(), tcp-behaviour.md 1.2), or the peer had no
  * socket any more.  Neither side enters TIME_WAIT.  Some applications do it
- * on purpose to free ports at once (seed 003: Outlook); it is informational
- * unless data was still flowing (the closer's peer had sent data it never
- * saw acknowledged), which this detector reports as a warning.
+ * on purpose to free ports at once (seed 003: Outlook): the finding is
+ * informational.  Whether data was lost cannot be told from the records
+ * (it would need the peer's unacknowledged data at the RST), so it is not
+ * claimed.
  */
 
 typedef struct grp {
     pkt_addr server;
     uint16_t port;
     enum flow_side by;
-    uint64_t n, lost_data;
+    uint64_t n;
     uint64_t example_packet;
     int64_t example_ts;
     pkt_addr example_client;
@@ -88,12 +89,6 @@ static void ac_conn(void *p, const flow_conn *c, diag_ctx *ctx)
         st->n++;
     }
     st->g[k].n++;
-    /* The peer of the resetting side had data in flight: its last data
-       was beyond what the resetting side acknowledged (RST seq gives no ack;
-       use the RST's ACK flag as the sign it acknowledged something). */
-    const flow_endpoint *peer = c->reset_by == FLOW_SIDE_CLIENT ? &c->server : &c->client;
-    if (peer->retransmits > 0 && !peer->fin_seen)
-        st->g[k].lost_data++;
 }
 
 static int ac_finish(void *p, diag_ctx *ctx, diag_findings *out)
@@ -103,8 +98,7 @@ static int ac_finish(void *p, diag_ctx *ctx, diag_findings *out)
         return -ENOMEM;
     for (size_t k = 0; k < st->n; k++) {
         grp *g = &st->g[k];
-        enum diag_severity sev = g->lost_data ? DIAG_WARNING : DIAG_INFO;
-        diag_finding *f = diag_add(out, "abortive-close", sev, 0.9);
+        diag_finding *f = diag_add(out, "abortive-close", DIAG_INFO, 0.9);
         if (f == NULL)
             return -ENOMEM;
         char s[64], c[64];
@@ -116,18 +110,13 @@ static int ac_finish(void *p, diag_ctx *ctx, diag_findings *out)
         f->server_port = g->port;
         f->has_server = true;
         diag_summary(f, "%llu connection%s to %s ended with an RST from the %s instead of a FIN "
-                     "exchange%s", (unsigned long long)g->n, g->n == 1 ? "" : "s", s, who,
-                     g->lost_data ? ", some while data was still being retransmitted" : "");
+                     "exchange", (unsigned long long)g->n, g->n == 1 ? "" : "s", s, who);
         diag_explain(f, "The %s closed these connections abortively: an RST instead of a FIN. "
                      "Applications do this on purpose (SO_LINGER with a zero timeout) or by "
                      "closing with unread data; some, like Outlook, do it routinely. Neither "
                      "side then keeps TIME_WAIT, so the ports are free at once. It is harmless "
                      "when both sides were done; it loses data when the other side was still "
                      "sending.", who);
-        if (g->lost_data)
-            diag_explain(f, "In %llu of them the other side was still retransmitting data "
-                         "when the RST came: that data was lost.",
-                         (unsigned long long)g->lost_data);
         diag_evidence_add(f, g->example_packet, g->example_ts, "%8.3f  %s  RST from the %s "
                           "(client %s)", diag_rel(ctx, g->example_ts), s, who, c);
         diag_param_add(f, "connections", (double)g->n, "");

@@ -54,12 +54,31 @@ typedef struct tw_event {
     int64_t  retry_ts[4];
     uint64_t giveup_packet;         /* the client's RST when it gave up */
     int64_t  giveup_ts;
+    bool     not_tw;                /* an "ignored" SYN that the server's other
+                                       answers show was lost, not refused by
+                                       TIME_WAIT (timewait_reuse.c) */
+    uint64_t first_packet;          /* the new incarnation's first packet */
     bool     unpaired;              /* no previous incarnation in the capture:
                                        only the stale ACK shows one existed */
     uint32_t stale_ack;             /* that ACK's acknowledgment number */
 } tw_event;
 
+/* Hosts behind one source address (the SYN sender), estimated by
+ * nat-multiple-hosts in its finish; read by later detectors (paws-reject). */
+typedef struct diag_host_est {
+    pkt_addr ip;
+    uint16_t hosts_min;             /* lower bound on hosts behind ip (1 = no sign of more) */
+    uint16_t ts_clocks;             /* confirmed TCP timestamp clocks toward one server (max) */
+    uint16_t ttl_initials;          /* distinct initial TTLs (64, 128, 255...) */
+    uint16_t syn_layouts;           /* distinct SYN option layouts */
+    bool     ts_per_conn;           /* TSvals look randomised per connection */
+} diag_host_est;
+
 typedef struct diag_ctx {
+    /* per source address, sorted by ip (memcmp); owned by nat-multiple-hosts,
+       NULL until its finish ran */
+    const diag_host_est *hosts;
+    size_t   n_hosts;
     enum diag_vantage vantage;
     uint64_t conns;                 /* incarnations seen */
     int64_t  first_ts, last_ts;     /* capture span (packet times) */

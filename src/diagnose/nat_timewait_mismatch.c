@@ -229,7 +229,7 @@ static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
     int rc = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = &ctx->tw[i];
-        if (e->unpaired || e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset || e->gap_s < 0)
+        if (e->unpaired || e->not_tw || e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset || e->gap_s < 0)
             continue;
         size_t k;
         for (k = 0; k < ng; k++)

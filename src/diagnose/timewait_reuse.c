@@ -143,6 +143,7 @@ static void fill_current(tw_event *ev, const flow_conn *cur)
     ev->cur_client_tsval_syn = cur->client.syn_opts.tsval;
     ev->cur_client_isn = cur->client.isn;
     ev->cur_client_ttl = cur->client.ttl_first;
+    ev->first_packet = cur->first_packet;
 }
 
 /*
@@ -166,8 +167,7 @@ static void tw_conn(void *p, const flow_conn *c, diag_ctx *ctx)
     ev.unpaired = true;
     ev.prev_closer = FLOW_SIDE_SERVER;  /* whoever answers from TIME_WAIT closed first */
     ev.gap_s = -1;
-    if (diag_ctx_add_tw(ctx, &ev) == 0)
-        diag_ctx_explain(ctx, c->first_packet);
+    diag_ctx_add_tw(ctx, &ev);
 }
 
 static void tw_reuse(void *st, const flow_conn *prev, const flow_conn *cur, diag_ctx *ctx)
@@ -196,20 +196,22 @@ static void tw_reuse(void *st, const flow_conn *prev, const flow_conn *cur, diag
     ev.isn_not_above = prev->client.seq_seen && cur->client.isn_seen &&
                        !diag_seq_gt(cur->client.isn, prev->client.next_seq);
     ev.prev_client_ttl = prev->client.ttl_first;
-    if (diag_ctx_add_tw(ctx, &ev) != 0)
-        return;
-    /* A failed SYN here is explained by this finding, not syn-unanswered. */
-    if (ev.prev_closer != FLOW_SIDE_NONE && !ev.prev_reset && ev.gap_s < TW_MAX_S &&
-        ev.outcome != TW_ACCEPTED)
-        diag_ctx_explain(ctx, cur->first_packet);
+    diag_ctx_add_tw(ctx, &ev);
 }
 
 /* ---- findings ---------------------------------------------------------- */
 
+/* A reuse that can have met the server's TIME_WAIT: the server closed
+ * first (only the first closer holds TIME_WAIT, RFC 9293 3.6).  After a
+ * client close the server is CLOSED once its FIN is acknowledged; only a
+ * stale ACK (the server still in LAST_ACK, tcp-behaviour.md 3.7) says
+ * otherwise. */
 static bool is_tw_hit(const tw_event *e)
 {
-    return !e->unpaired && e->prev_closer != FLOW_SIDE_NONE && !e->prev_reset && e->gap_s >= 0 &&
-           e->gap_s < TW_MAX_S;
+    if (e->unpaired || e->prev_reset || e->gap_s < 0 || e->gap_s >= TW_MAX_S)
+        return false;
+    return e->prev_closer == FLOW_SIDE_SERVER ||
+           (e->prev_closer == FLOW_SIDE_CLIENT && e->outcome == TW_STALE_ACK);
 }
 
 static const char *outcome_name(enum tw_outcome o)
@@ -442,15 +444,82 @@ static int unpaired_findings(const tw_state *st, diag_ctx *ctx, diag_findings *o
     return 0;
 }
 
+/*
+ * A server that ignores SYNs on a tuple in TIME_WAIT (Windows, and FreeBSD
+ * or macOS for old sequence numbers: tcp-behaviour.md 9.2) ignores every
+ * reuse within its TIME_WAIT and accepts those after it: one threshold.  So
+ * per server endpoint, every "ignored" reuse must have come sooner after
+ * the close than every reuse accepted at once, and sooner than the moment a
+ * retried SYN was finally accepted.  When that fails, the ignored SYNs were
+ * lost on the way (a retry a second later succeeds while an earlier reuse
+ * was accepted at once): they are not TIME_WAIT's doing.  A stale ACK is the
+ * server's own word that it holds the old connection and needs no check.
+ */
+static bool same_server(const tw_event *a, const tw_event *b)
+{
+    return a->server_port == b->server_port && memcmp(a->server.b, b->server.b, 16) == 0;
+}
+
+static int cmp_server(const void *x, const void *y)
+{
+    const tw_event *a = *(const tw_event *const *)x, *b = *(const tw_event *const *)y;
+    int c = memcmp(a->server.b, b->server.b, 16);
+    return c ? c : (int)a->server_port - (int)b->server_port;
+}
+
+static int check_ignored_consistency(diag_ctx *ctx)
+{
+    tw_event **v = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *v);
+    if (v == NULL)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < ctx->n_tw; i++)
+        if (is_tw_hit(&ctx->tw[i]) && ctx->tw[i].prev_closer == FLOW_SIDE_SERVER)
+            v[n++] = &ctx->tw[i];
+    qsort(v, n, sizeof *v, cmp_server);
+    for (size_t a = 0, b; a < n; a = b) {
+        double lower = -1, upper = 1e300;
+        bool any_ignored = false;
+        for (b = a; b < n && same_server(v[a], v[b]); b++) {
+            const tw_event *e = v[b];
+            if (e->outcome == TW_IGNORED) {
+                any_ignored = true;
+                if (e->gap_s > lower)
+                    lower = e->gap_s;
+                if (e->succeeded && e->gap_s + e->delay_s < upper)
+                    upper = e->gap_s + e->delay_s;
+            } else if (e->outcome == TW_ACCEPTED && e->gap_s < upper) {
+                upper = e->gap_s;
+            }
+        }
+        if (!any_ignored || lower < upper)
+            continue;
+        for (size_t k = a; k < b; k++)
+            if (v[k]->outcome == TW_IGNORED)
+                v[k]->not_tw = true;
+    }
+    free(v);
+    return 0;
+}
+
 static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
 {
+    if (check_ignored_consistency(ctx) != 0)
+        return -ENOMEM;
+    /* Failed SYNs explained here are not syn-unanswered's. */
+    for (size_t i = 0; i < ctx->n_tw; i++) {
+        const tw_event *e = &ctx->tw[i];
+        if (e->unpaired || (is_tw_hit(e) && e->outcome != TW_ACCEPTED && !e->not_tw))
+            if (diag_ctx_explain(ctx, e->first_packet) != 0)
+                return -ENOMEM;
+    }
     if (unpaired_findings(st, ctx, out) != 0)
         return -ENOMEM;
     group *g = NULL;
     size_t ng = 0, capg = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = &ctx->tw[i];
-        if (!is_tw_hit(e))
+        if (!is_tw_hit(e) || e->not_tw)
             continue;
         /* A clean accept of a SYN on a tuple the client closed is the normal
            way a client reuses its own port: not worth a finding. */
@@ -556,7 +625,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         size_t listed = 0;
         for (size_t i = gr->first; i < ctx->n_tw && listed < GROUP_EVIDENCE_EVENTS; i++) {
             const tw_event *e = &ctx->tw[i];
-            if (!is_tw_hit(e) || e->outcome != gr->outcome || e->prev_closer != gr->closer ||
+            if (!is_tw_hit(e) || e->not_tw || e->outcome != gr->outcome || e->prev_closer != gr->closer ||
                 e->server_port != gr->port || memcmp(e->server.b, gr->server.b, 16) != 0)
                 continue;
             event_evidence(f, ctx, e, NULL);
