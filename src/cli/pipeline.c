@@ -163,13 +163,14 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
     bool progress = o->progress && isatty(STDERR_FILENO);
     double t_start = progress ? now_s() : 0, t_last = t_start;
     bool progress_shown = false;
-    /* One packet of lag: packet k+1 is decoded (and its flow entry
-       prefetched) before packet k is accounted; see flow_table_prefetch(). */
+    /* A few packets of lag: packet k+DEPTH-1 is decoded (and its flow entry
+       prefetched) before packet k is accounted, so memory latency overlaps
+       with work; see flow_table_prefetch().  Order is unchanged. */
+    enum { DEPTH = 4 };
     cap_frame f;
-    pkt_view views[2];
-    enum pkt_status stat[2];
-    int cur = 0;
-    bool pending = false;
+    pkt_view views[DEPTH];
+    enum pkt_status stat[DEPTH];
+    unsigned head = 0, queued = 0;
     for (;;) {
         int n = cap_next(r, &f, err, sizeof err);
         if (n < 0) {
@@ -182,7 +183,6 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
             rc = 2;
             continue;
         }
-        bool have_next = false;
         if (n > 0) {
             st->frames++;
             if (st->frames == 1)
@@ -193,22 +193,21 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
                 if (st->unsupported_dlt++ == 0)
                     st->unsupported_dlt_first = f.dlt;
             } else {
-                pkt_view *nv = &views[cur ^ 1];
-                stat[cur ^ 1] = pkt_decode(f.dlt, f.data, f.caplen, f.wirelen, nv);
+                unsigned slot = (head + queued) % DEPTH;
+                pkt_view *nv = &views[slot];
+                stat[slot] = pkt_decode(f.dlt, f.data, f.caplen, f.wirelen, nv);
                 nv->num = f.num;
                 nv->ts_ns = f.ts_ns;
                 nv->source = f.source;
                 flow_table_prefetch(t, nv);
-                have_next = true;
+                queued++;
             }
         }
-        if (pending)
-            account(o, st, t, &views[cur], stat[cur]);
-        if (have_next) {
-            cur ^= 1;
-            pending = true;
-        } else {
-            pending = false;
+        /* account the oldest when the window is full, or drain at the end */
+        while (queued > 0 && (queued == DEPTH || n == 0)) {
+            account(o, st, t, &views[head], stat[head]);
+            head = (head + 1) % DEPTH;
+            queued--;
         }
         if (n == 0)
             break;

@@ -44,6 +44,7 @@
 #define CHUNK_SHIFT 12
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
 #define FRAG_SLOTS 4096         /* recent first fragments, direct-mapped */
+#define FLOW_PREFETCH_SLOTS 8   /* views prefetched ahead (>= the driver's depth) */
 
 typedef struct flow_key {
     pkt_addr a;
@@ -81,6 +82,7 @@ typedef struct frag_slot {
 struct flow_table {
     flow_config cfg;
     uint64_t seed;
+    uint64_t hseed[6];          /* per-word secrets of key_hash, from seed */
     flow_entry **chunks;
     uint32_t nchunks;
     uint32_t allocated;         /* slots handed out from chunks */
@@ -91,11 +93,13 @@ struct flow_table {
     flow_list open, closed;
     int64_t  last_ts;
     int64_t  expire_at;         /* nothing on the closed list expires before */
-    flow_key pf_key;            /* key and hash of the prefetched view */
-    uint32_t pf_hash;
-    uint64_t pf_num;
-    bool     pf_from_a;
-    bool     pf_valid;
+    struct prefetched {         /* keys of the views prefetched ahead */
+        flow_key key;
+        uint32_t hash;
+        uint64_t num;
+        bool     from_a;
+        bool     valid;
+    } pf[FLOW_PREFETCH_SLOTS];
     frag_slot *frags;
     flow_stats st;
 };
@@ -129,31 +133,37 @@ static inline uint64_t load64(const uint8_t *p)
     return v;
 }
 
-/* Seeded hash of the canonical key: the seed is secret and random per
- * table, so chains cannot be predicted from outside. */
+/* Seeded hash of the canonical key.  Each 64-bit word is xored with its
+ * own secret derived from the table's random seed before two of them are
+ * multiplied, so chains cannot be predicted from outside (Suricata's
+ * flow-hash.c keys its hash the same way); the products are independent,
+ * so the CPU computes them in parallel, and fmix64 spreads the result. */
 static uint32_t key_hash(const flow_table *t, const flow_key *k)
 {
-    uint64_t h = t->seed;
-    h = mix(h, load64(k->a.b));
-    h = mix(h, load64(k->a.b + 8));
-    h = mix(h, load64(k->b.b));
-    h = mix(h, load64(k->b.b + 8));
-    h = fmix64(h ^ ((uint64_t)k->pa << 16 | k->pb));
+    const uint64_t *s = t->hseed;
+    uint64_t h = ((load64(k->a.b) ^ s[0]) * (load64(k->a.b + 8) ^ s[1])) ^
+                 ((load64(k->b.b) ^ s[2]) * (load64(k->b.b + 8) ^ s[3])) ^
+                 ((((uint64_t)k->pa << 16 | k->pb) ^ s[4]) * 0x9e3779b97f4a7c15ULL);
+    h = fmix64(h ^ s[5]);
     return (uint32_t)(h ^ (h >> 32));
 }
 
 static inline bool key_eq(const flow_key *x, const flow_key *y)
 {
     return x->pa == y->pa && x->pb == y->pb &&
-           memcmp(x->a.b, y->a.b, 16) == 0 && memcmp(x->b.b, y->b.b, 16) == 0;
+           load64(x->a.b) == load64(y->a.b) && load64(x->a.b + 8) == load64(y->a.b + 8) &&
+           load64(x->b.b) == load64(y->b.b) && load64(x->b.b + 8) == load64(y->b.b + 8);
 }
 
-/* Canonical key: the lower (address, port) first.  Returns true when the
- * packet's source is the key's first endpoint. */
+/* Canonical key: the lower (address, port) first, in the order of the
+ * addresses' two 64-bit words (any total order will do, it only has to be
+ * the same both ways).  Returns true when the packet's source is the key's
+ * first endpoint. */
 static bool make_key(const pkt_view *v, flow_key *k)
 {
-    int c = memcmp(v->src.b, v->dst.b, 16);
-    bool src_first = c < 0 || (c == 0 && v->sport <= v->dport);
+    uint64_t s0 = load64(v->src.b), s1 = load64(v->src.b + 8);
+    uint64_t d0 = load64(v->dst.b), d1 = load64(v->dst.b + 8);
+    bool src_first = s0 != d0 ? s0 < d0 : s1 != d1 ? s1 < d1 : v->sport <= v->dport;
     if (src_first) {
         k->a = v->src; k->pa = v->sport;
         k->b = v->dst; k->pb = v->dport;
@@ -208,6 +218,12 @@ flow_table *flow_table_new(const flow_config *cfg, char *errbuf, size_t errlen)
     if (t->cfg.linger_ns <= 0)
         t->cfg.linger_ns = FLOW_DEFAULT_LINGER_NS;
     t->seed = cfg->hash_seed ? cfg->hash_seed : random_seed();
+    /* splitmix64 steps from the seed; odd, so a secret is never zero */
+    uint64_t x = t->seed;
+    for (int i = 0; i < 6; i++) {
+        x += 0x9e3779b97f4a7c15ULL;
+        t->hseed[i] = fmix64(x) | 1;
+    }
     uint32_t nb = 1024;     /* grows with the entries held (grow_buckets) */
     t->mask = nb - 1;
     t->nchunks = (t->cfg.capacity + CHUNK_SIZE - 1) / CHUNK_SIZE;
@@ -469,11 +485,12 @@ void flow_table_prefetch(flow_table *t, const pkt_view *v)
 {
     if (!v->has_tcp)
         return;
-    t->pf_from_a = make_key(v, &t->pf_key);
-    t->pf_hash = key_hash(t, &t->pf_key);
-    t->pf_num = v->num;
-    t->pf_valid = true;
-    uint32_t i = t->buckets[t->pf_hash & t->mask];
+    struct prefetched *pf = &t->pf[v->num % FLOW_PREFETCH_SLOTS];
+    pf->from_a = make_key(v, &pf->key);
+    pf->hash = key_hash(t, &pf->key);
+    pf->num = v->num;
+    pf->valid = true;
+    uint32_t i = t->buckets[pf->hash & t->mask];
     if (i == NIL)
         return;
     const char *p = (const char *)E(t, i);
@@ -499,15 +516,16 @@ void flow_table_packet(flow_table *t, const pkt_view *v)
     flow_key k;
     bool from_a;
     uint32_t h;
-    if (t->pf_valid && t->pf_num == v->num) {
-        k = t->pf_key;
-        from_a = t->pf_from_a;
-        h = t->pf_hash;
+    struct prefetched *pf = &t->pf[v->num % FLOW_PREFETCH_SLOTS];
+    if (pf->valid && pf->num == v->num) {
+        k = pf->key;
+        from_a = pf->from_a;
+        h = pf->hash;
     } else {
         from_a = make_key(v, &k);
         h = key_hash(t, &k);
     }
-    t->pf_valid = false;
+    pf->valid = false;
     uint32_t i = lookup(t, &k, h);
     flow_entry *e;
     if (i == NIL) {
