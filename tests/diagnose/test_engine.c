@@ -1,0 +1,127 @@
+/* test_engine.c - the diagnosis engine: vantage inference, reuse pairing, ordering of findings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "conn_builder.h"
+#include "tcpdoctor/diagnose.h"
+
+static diag_engine *engine(enum diag_vantage v)
+{
+    diag_config cfg = { .vantage = v };
+    char err[64];
+    diag_engine *e = diag_engine_new(&cfg, err, sizeof err);
+    assert_non_null(e);
+    return e;
+}
+
+/* n healthy connections; SYN-ACK `a` s after the SYN, ACK `b` s after that. */
+static enum diag_vantage vantage_of(double a, double b, uint8_t cttl, uint8_t sttl)
+{
+    diag_engine *e = engine(DIAG_VANTAGE_UNKNOWN);
+    for (int i = 0; i < 5; i++) {
+        tb_spec s = {
+            .client = tb_v4(10, 0, 0, 1), .server = tb_v4(10, 0, 0, 2), .cport = (uint16_t)(40000 + i),
+            .sport = 443, .first_packet = (uint64_t)(1 + 20 * i), .start_s = i, .dur_s = 1,
+            .answer = FLOW_HS_SYNACK, .succeeded = true, .closed_by = FLOW_SIDE_CLIENT,
+            .client_ttl = cttl, .server_ttl = sttl, .end = FLOW_END_EOF,
+        };
+        flow_conn c = tb_make(&s);
+        c.synack_ts = c.syn_ts[0] + TB_S(a);
+        c.established_ts = c.synack_ts + TB_S(b);
+        diag_engine_conn(e, &c);
+    }
+    diag_findings fs;
+    assert_int_equal(diag_engine_finish(e, &fs), 0);
+    enum diag_vantage v = diag_engine_vantage(e);
+    diag_findings_free(&fs);
+    diag_engine_free(e);
+    return v;
+}
+
+static void fast_synack_slow_ack_is_the_server_side(void **state)
+{
+    (void)state;
+    assert_int_equal(vantage_of(0.0001, 0.040, 64, 64), DIAG_VANTAGE_SERVER);
+}
+
+static void slow_synack_fast_ack_is_the_client_side(void **state)
+{
+    (void)state;
+    assert_int_equal(vantage_of(0.040, 0.0001, 64, 64), DIAG_VANTAGE_CLIENT);
+}
+
+static void two_halves_of_the_round_trip_is_the_path(void **state)
+{
+    (void)state;
+    assert_int_equal(vantage_of(0.020, 0.020, 64, 64), DIAG_VANTAGE_PATH);
+}
+
+/* TTLs decide before timing: the server's own packets at their initial TTL. */
+static void initial_ttl_on_the_server_side_wins_over_timing(void **state)
+{
+    (void)state;
+    assert_int_equal(vantage_of(0.020, 0.020, 61, 64), DIAG_VANTAGE_SERVER);
+    assert_int_equal(vantage_of(0.020, 0.020, 128, 120), DIAG_VANTAGE_CLIENT);
+}
+
+static void given_vantage_is_kept(void **state)
+{
+    (void)state;
+    diag_engine *e = engine(DIAG_VANTAGE_PATH);
+    diag_findings fs;
+    assert_int_equal(diag_engine_finish(e, &fs), 0);
+    assert_int_equal(diag_engine_vantage(e), DIAG_VANTAGE_PATH);
+    assert_int_equal(fs.n, 0);
+    diag_findings_free(&fs);
+    diag_engine_free(e);
+}
+
+/* Findings come out errors first, then warnings, then info. */
+static void findings_are_sorted_by_severity_then_confidence(void **state)
+{
+    (void)state;
+    diag_findings fs = { 0 };
+    diag_add(&fs, "a", DIAG_INFO, 0.9);
+    diag_add(&fs, "b", DIAG_WARNING, 0.5);
+    diag_add(&fs, "c", DIAG_ERROR, 0.1);
+    diag_add(&fs, "d", DIAG_WARNING, 0.8);
+    diag_findings_sort(&fs);
+    assert_string_equal(fs.v[0].id, "c");
+    assert_string_equal(fs.v[1].id, "d");
+    assert_string_equal(fs.v[2].id, "b");
+    assert_string_equal(fs.v[3].id, "a");
+    diag_findings_free(&fs);
+}
+
+/* Evidence past the cap is counted, not stored. */
+static void evidence_beyond_the_cap_is_counted(void **state)
+{
+    (void)state;
+    diag_findings fs = { 0 };
+    diag_finding *f = diag_add(&fs, "x", DIAG_INFO, 1);
+    for (int i = 0; i < DIAG_MAX_EVIDENCE + 7; i++)
+        diag_evidence_add(f, (uint64_t)i + 1, 0, "line %d", i);
+    assert_int_equal(f->n_evidence, DIAG_MAX_EVIDENCE);
+    assert_int_equal(f->evidence_omitted, 7);
+    assert_string_equal(f->evidence[3].text, "line 3");
+    diag_findings_free(&fs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fast_synack_slow_ack_is_the_server_side),
+        cmocka_unit_test(slow_synack_fast_ack_is_the_client_side),
+        cmocka_unit_test(two_halves_of_the_round_trip_is_the_path),
+        cmocka_unit_test(initial_ttl_on_the_server_side_wins_over_timing),
+        cmocka_unit_test(given_vantage_is_kept),
+        cmocka_unit_test(findings_are_sorted_by_severity_then_confidence),
+        cmocka_unit_test(evidence_beyond_the_cap_is_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
