@@ -10,13 +10,13 @@
 static const diag_detector *const detectors[] = {
     &diag_det_timewait_reuse,
     &diag_det_nat_timewait_mismatch,
-    /* isn-not-increasing */
-    /* nat-multiple-hosts */
-    /* paws-reject */
-    /* port-exhaustion */
-    /* timewait-accumulation */
+    &diag_det_isn_not_increasing,
+    &diag_det_nat_multiple_hosts,
+    &diag_det_paws_reject,
+    &diag_det_port_exhaustion,
+    &diag_det_timewait_accumulation,
     &diag_det_abortive_close,
-    /* fragmented-tcp */
+    &diag_det_fragmented_tcp,
     &diag_det_syn_unanswered,
 };
 #define N_DETECTORS (sizeof detectors / sizeof detectors[0])
@@ -71,6 +71,8 @@ static int cmp_u64(const void *x, const void *y)
 
 bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
 {
+    if (ctx->n_explained == 0)
+        return false;
     if (!ctx->explained_sorted) {
         qsort(ctx->explained, ctx->n_explained, sizeof *ctx->explained, cmp_u64);
         ctx->explained_sorted = true;

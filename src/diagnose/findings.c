@@ -186,7 +186,11 @@ static int cmp_findings(const void *x, const void *y)
         return a->confidence > b->confidence ? -1 : 1;
     if (a->events != b->events)
         return a->events > b->events ? -1 : 1;
-    return strcmp(a->id, b->id);
+    int c = strcmp(a->id, b->id);
+    if (c != 0)
+        return c;
+    /* qsort is not stable: tie-break on the text so the order is fixed */
+    return strcmp(a->summary ? a->summary : "", b->summary ? b->summary : "");
 }
 
 void diag_findings_sort(diag_findings *fs)

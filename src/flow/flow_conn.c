@@ -127,6 +127,12 @@ bool flow_live_is_new(const flow_live *l, const pkt_view *v, bool from_client)
                capture point): the SYN it acknowledges belongs to it. */
             if (c->syn_count == 0 && l->synack_ack_seen && v->seq + 1u == l->synack_ack)
                 return false;
+            /* After a close - FINs both ways, or an RST once established -
+               any SYN starts the next life, even with the old ISN (a stack
+               or proxy that does not change it: field report 001). */
+            if ((c->client.fin_seen && c->server.fin_seen) ||
+                (c->established && c->reset_by != FLOW_SIDE_NONE))
+                return true;
             return !(c->client.isn_seen && c->syn_count > 0 && v->seq == c->client.isn);
         }
         /* from the server side */

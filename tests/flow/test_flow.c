@@ -400,6 +400,69 @@ static void simultaneous_open_stays_one_incarnation(void **state)
     world_free(w);
 }
 
+/* Zeek: traffic picked up without a SYN stays OTH until a FIN or RST. */
+static void midstream_traffic_stays_oth(void **state)
+{
+    (void)state;
+    world *w = world_new(0, 0);
+    ep c = client(), s = server();
+    seg(w, 0, &c, &s, P | A, 1000, 5000, 10);
+    seg(w, 1, &s, &c, P | A, 5000, 1010, 20);
+    seg(w, 1, &c, &s, A, 1010, 5020, 0);
+    flow_table_flush(w->t);
+    assert_int_equal(w->nrec, 1);
+    assert_string_equal(w->rec[0].state, "OTH");
+    assert_string_equal(w->rec[0].history, "DdA");
+    world_free(w);
+}
+
+/* An RST after FINs both ways does not undo the normal close (Zeek). */
+static void rst_after_fins_both_ways_stays_sf(void **state)
+{
+    (void)state;
+    world *w = world_new(0, 0);
+    ep c = client(), s = server();
+    full_conn(w, &c, &s, 1000, 5000, 'c');
+    seg(w, 1, &c, &s, R, 1102, 0, 0);
+    flow_table_flush(w->t);
+    assert_int_equal(w->nrec, 1);
+    assert_string_equal(w->rec[0].state, "SF");
+    world_free(w);
+}
+
+/* A FIN that carries data gives F only, not D (Zeek's update_history()). */
+static void fin_with_data_gives_only_f(void **state)
+{
+    (void)state;
+    world *w = world_new(0, 0);
+    ep c = client(), s = server();
+    seg(w, 0, &c, &s, SYN, 1000, 0, 0);
+    seg(w, 0, &s, &c, SYN | A, 5000, 1001, 0);
+    seg(w, 0, &c, &s, A, 1001, 5001, 0);
+    seg(w, 0, &c, &s, F | P | A, 1001, 5001, 10);
+    flow_table_flush(w->t);
+    assert_string_equal(w->rec[0].history, "ShAF");
+    assert_int_equal(w->rec[0].client.bytes, 10);
+    world_free(w);
+}
+
+/* Data acknowledged that the capture never showed is a content gap. */
+static void acked_but_unseen_data_is_a_gap(void **state)
+{
+    (void)state;
+    world *w = world_new(0, 0);
+    ep c = client(), s = server();
+    seg(w, 0, &c, &s, SYN, 1000, 0, 0);
+    seg(w, 0, &s, &c, SYN | A, 5000, 1001, 0);
+    seg(w, 0, &c, &s, A, 1001, 5001, 0);
+    seg(w, 0, &c, &s, P | A, 1001, 5001, 100);
+    seg(w, 0, &c, &s, P | A, 1201, 5001, 100);     /* 1101..1200 never captured */
+    seg(w, 0, &s, &c, A, 5001, 1301, 0);
+    flow_table_flush(w->t);
+    assert_non_null(strchr(w->rec[0].history, 'G'));
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -416,6 +479,10 @@ int main(void)
         cmocka_unit_test(closed_entry_expires_after_linger_on_packet_time),
         cmocka_unit_test(three_lives_of_one_tuple_are_numbered),
         cmocka_unit_test(simultaneous_open_stays_one_incarnation),
+        cmocka_unit_test(midstream_traffic_stays_oth),
+        cmocka_unit_test(rst_after_fins_both_ways_stays_sf),
+        cmocka_unit_test(fin_with_data_gives_only_f),
+        cmocka_unit_test(acked_but_unseen_data_is_a_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
