@@ -1,4 +1,4 @@
-/* isn_not_increasing.c - detector: a reused 4-tuple's new ISN is not above the old incarnation's last sequence number. */
+/* isn_not_increasing.c - detector: a reused 4-tuple's new ISN is not above the old one's last sequence number. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,21 +46,45 @@
 #define ISN_TS_MAX_HZ 1000.0        /* fastest common TSval clock (RFC 7323 5.4) */
 
 /* What a tw_event lacks for a reuse whose new ISN is not above: kept per
- * such reuse only (24 bytes). */
+ * such reuse only (32 bytes). */
 typedef struct isn_note {
     uint64_t syn_packet;            /* key: first SYN of the new incarnation */
     int64_t  prev_syn_ts;           /* first SYN of the old one */
     uint32_t prev_isn;
     bool     prev_isn_seen;
+    bool     shape_known;           /* both SYNs' options were seen */
+    bool     same_shape;            /* same options, window and MSS (p0f-style) */
 } isn_note;
+
+/* A connection the server closed first: what a stale ACK with no earlier
+ * incarnation in the capture may acknowledge (inside a NAT, another inside
+ * host's connection that went out with the same outside port). */
+#define ISN_CLOSED_RING 4096
+
+typedef struct isn_closed {
+    pkt_addr client;
+    uint16_t client_port, server_port;
+    uint32_t client_final_seq;
+    uint32_t server_tail;           /* last 4 bytes of the server address */
+    uint64_t last_packet;
+    int64_t  last_ts;
+} isn_closed;
 
 typedef struct isn_state {
     isn_note *notes;
     size_t n, cap;
+    isn_closed *ring;               /* ISN_CLOSED_RING entries, allocated on first use */
+    size_t ring_next, ring_n;
     bool oom;
 } isn_state;
 
-enum host_reading { HOST_SAME, HOST_OTHER, HOST_UNKNOWN };
+/* Who sent the reusing SYN, compared with the old connection's client. */
+enum host_reading {
+    HOST_SAME,          /* one timestamp clock, same TTL and SYN shape */
+    HOST_LIKELY_SAME,   /* same TTL and SYN shape, no timestamps to compare */
+    HOST_OTHER,         /* TTL, SYN shape or timestamp clock differ */
+    HOST_UNKNOWN        /* the old connection is not in the capture */
+};
 
 static void *isn_create(diag_ctx *ctx)
 {
@@ -72,7 +96,54 @@ static void isn_destroy(void *p)
 {
     isn_state *st = p;
     free(st->notes);
+    free(st->ring);
     free(st);
+}
+
+static uint32_t addr_tail(const pkt_addr *a)
+{
+    return (uint32_t)a->b[12] << 24 | (uint32_t)a->b[13] << 16 | (uint32_t)a->b[14] << 8 |
+           a->b[15];
+}
+
+static void isn_conn(void *p, const flow_conn *c, diag_ctx *ctx)
+{
+    (void)ctx;
+    isn_state *st = p;
+    if (c->closed_by != FLOW_SIDE_SERVER || c->reset_by != FLOW_SIDE_NONE || !c->client.seq_seen)
+        return;
+    if (st->ring == NULL && (st->ring = malloc(ISN_CLOSED_RING * sizeof *st->ring)) == NULL) {
+        st->oom = true;
+        return;
+    }
+    isn_closed *r = &st->ring[st->ring_next];
+    st->ring_next = (st->ring_next + 1) % ISN_CLOSED_RING;
+    if (st->ring_n < ISN_CLOSED_RING)
+        st->ring_n++;
+    r->client = c->client.addr;
+    r->client_port = c->client.port;
+    r->server_port = c->server.port;
+    r->server_tail = addr_tail(&c->server.addr);
+    r->client_final_seq = c->client.next_seq;
+    r->last_packet = c->last_packet;
+    r->last_ts = c->last_ts;
+}
+
+/* The server-closed connection a stale ACK acknowledges: the latest one
+ * to that server whose client final sequence number is the ACK's number,
+ * ended before the SYN; NULL when none is remembered. */
+static const isn_closed *find_closed(const isn_state *st, const tw_event *e)
+{
+    const isn_closed *best = NULL;
+    uint32_t tail = addr_tail(&e->server);
+    for (size_t i = 0; i < st->ring_n; i++) {
+        const isn_closed *r = &st->ring[i];
+        if (r->client_final_seq == e->stale_ack && r->server_port == e->server_port &&
+            r->server_tail == tail && r->last_ts <= e->syn_ts &&
+            (best == NULL || r->last_ts > best->last_ts))
+            best = r;
+    }
+    return best;
 }
 
 static void isn_reuse(void *p, const flow_conn *prev, const flow_conn *cur, diag_ctx *ctx)
@@ -97,14 +168,27 @@ static void isn_reuse(void *p, const flow_conn *prev, const flow_conn *cur, diag
     n->prev_isn_seen = prev->client.isn_seen && prev->syn_count > 0;
     n->prev_isn = prev->client.isn;
     n->prev_syn_ts = prev->syn_count > 0 ? prev->syn_ts[0] : prev->first_ts;
+    const flow_endpoint *a = &prev->client, *b = &cur->client;
+    n->shape_known = a->syn_opts_seen && b->syn_opts_seen;
+    n->same_shape = n->shape_known && a->syn_window == b->syn_window &&
+                    a->syn_opts.mss == b->syn_opts.mss &&
+                    a->syn_opts.layout_len == b->syn_opts.layout_len &&
+                    memcmp(a->syn_opts.layout, b->syn_opts.layout, a->syn_opts.layout_len) == 0;
 }
 
+static int cmp_note(const void *x, const void *y)
+{
+    uint64_t a = ((const isn_note *)x)->syn_packet, b = ((const isn_note *)y)->syn_packet;
+    return a < b ? -1 : a > b;
+}
+
+/* The note of the reuse whose first SYN is syn_packet (notes sorted). */
 static const isn_note *find_note(const isn_state *st, uint64_t syn_packet)
 {
-    for (size_t i = st->n; i-- > 0;)
-        if (st->notes[i].syn_packet == syn_packet)
-            return &st->notes[i];
-    return NULL;
+    if (st->n == 0)
+        return NULL;
+    isn_note key = { .syn_packet = syn_packet };
+    return bsearch(&key, st->notes, st->n, sizeof *st->notes, cmp_note);
 }
 
 /* The reuse met the other side's TIME_WAIT (or may have): the server closed
@@ -139,20 +223,57 @@ static bool ts_newer(const tw_event *e)
 }
 
 /* Same host or another one behind the same address (tcp-behaviour.md 9.10:
- * TTL, timestamp clock).  A TSval that went back, or ran ahead faster than a
- * 1 kHz clock over the gap, is another clock. */
-static enum host_reading read_host(const tw_event *e)
+ * TTL, SYN options, timestamp clock).  A TSval that went back, or ran ahead
+ * faster than a 1 kHz clock over the gap, is another clock.  Without
+ * timestamps two hosts of one kind behind a NAT look alike. */
+static enum host_reading read_host(const isn_state *st, const tw_event *e, const isn_note *n)
 {
-    if (e->unpaired)
+    if (e->unpaired) {
+        const isn_closed *r = find_closed(st, e);
+        if (r != NULL && (r->client_port != e->client_port ||
+                          memcmp(r->client.b, e->client.b, 16) != 0))
+            return HOST_OTHER;
         return HOST_UNKNOWN;
-    if (e->prev_client_ttl != e->cur_client_ttl || e->prev_ts_seen != e->cur_ts_seen)
+    }
+    if (e->prev_client_ttl != e->cur_client_ttl || e->prev_ts_seen != e->cur_ts_seen ||
+        (n != NULL && n->shape_known && !n->same_shape))
         return HOST_OTHER;
     if (e->prev_ts_seen && e->cur_ts_seen) {
         int32_t d = (int32_t)(e->cur_client_tsval_syn - e->prev_client_tsval_last);
         if (d < 0 || (double)d > e->gap_s * ISN_TS_MAX_HZ * 1.25 + 1000.0)
             return HOST_OTHER;
+        return HOST_SAME;
     }
-    return HOST_SAME;
+    return HOST_LIKELY_SAME;
+}
+
+/* Why read_host() said HOST_OTHER, in words, into buf. */
+static void other_host_reason(const isn_state *st, const tw_event *e, const isn_note *n,
+                              char *buf, size_t len)
+{
+    const isn_closed *r = e->unpaired ? find_closed(st, e) : NULL;
+    if (r != NULL) {
+        char c[64];
+        diag_endpoint(&r->client, r->client_port, c, sizeof c);
+        snprintf(buf, len, "the server's stale ACK acknowledges exactly where %s's "
+                 "connection ended, packet %llu", c, (unsigned long long)r->last_packet);
+    } else if (e->prev_client_ttl != e->cur_client_ttl)
+        snprintf(buf, len, "TTL %u, the old connection's %u", e->cur_client_ttl,
+                 e->prev_client_ttl);
+    else if (e->prev_ts_seen != e->cur_ts_seen)
+        snprintf(buf, len, e->cur_ts_seen ? "the new SYN carries timestamps, the old "
+                                            "connection had none"
+                                          : "the new SYN carries no timestamps, the old "
+                                            "connection had them");
+    else if (n != NULL && n->shape_known && !n->same_shape)
+        snprintf(buf, len, "its SYN options, window or MSS differ from the old SYN's");
+    else if ((int32_t)(e->cur_client_tsval_syn - e->prev_client_tsval_last) < 0)
+        snprintf(buf, len, "TSval %u, below the old connection's last %u: another clock",
+                 e->cur_client_tsval_syn, e->prev_client_tsval_last);
+    else
+        snprintf(buf, len, "TSval %u, %u ahead of the old connection's last after %.1f s: "
+                 "faster than a 1 kHz clock, another clock", e->cur_client_tsval_syn,
+                 e->cur_client_tsval_syn - e->prev_client_tsval_last, e->gap_s);
 }
 
 /* The new ISN is where a Linux host's ISN clock for this 4-tuple would be
@@ -173,10 +294,18 @@ static bool linux_isn_clock(const tw_event *e, const isn_note *n)
 typedef struct isn_group {
     pkt_addr client, server;
     uint16_t server_port;
-    uint64_t reuses, not_above, rejected, failed, accepted, accepted_ts;
-    uint64_t same_host, other_host, unknown_host, same_isn, isn_back, clock_ok;
+    uint64_t reuses, not_above, rejected, ignored, failed, accepted, accepted_ts;
+    uint64_t same_host, likely_same, other_host, unknown_host, same_isn, isn_back, clock_ok;
     uint64_t rejected_ts_newer;     /* refused although the TSval was newer */
+    uint64_t above_accepted, above_rejected;    /* reuses whose ISN was above */
+    uint64_t first_above_accepted;  /* its SYN packet, 0 if none */
+    double   delay_max;             /* longest wait a refused reuse caused */
+    double   rejected_gap_max;      /* longest close-to-SYN gap of a refused one */
+    uint64_t accepted_plain;        /* not above, no newer TSval, accepted anyway */
+    double   accepted_plain_gap_min;
+    uint64_t accepted_plain_packet;
     size_t   example;               /* first rejected not-above event, else first */
+    size_t   other_example;         /* first other-host event */
     bool     have_rejected_example;
 } isn_group;
 
@@ -189,14 +318,26 @@ static bool same_group(const isn_group *g, const tw_event *e)
 static void count_event(isn_group *g, const isn_state *st, const tw_event *e, size_t i)
 {
     g->reuses++;
-    if (!isn_not_above(e))
+    if (!isn_not_above(e)) {
+        if (e->outcome == TW_ACCEPTED) {
+            if (g->above_accepted++ == 0)
+                g->first_above_accepted = e->syn_packet;
+        } else {
+            g->above_rejected++;
+        }
         return;
+    }
     const isn_note *n = e->unpaired ? NULL : find_note(st, e->syn_packet);
     g->not_above++;
     bool rej = e->outcome != TW_ACCEPTED;
     if (rej) {
         g->rejected++;
+        g->ignored += e->outcome == TW_IGNORED;
         g->failed += !e->succeeded;
+        if (e->delay_s > g->delay_max)
+            g->delay_max = e->delay_s;
+        if (!e->unpaired && e->gap_s > g->rejected_gap_max)
+            g->rejected_gap_max = e->gap_s;
         if (ts_newer(e))
             g->rejected_ts_newer++;
         if (!g->have_rejected_example) {
@@ -206,12 +347,21 @@ static void count_event(isn_group *g, const isn_state *st, const tw_event *e, si
     } else {
         g->accepted++;
         g->accepted_ts += ts_newer(e);
+        if (!ts_newer(e) && !e->unpaired &&
+            (g->accepted_plain++ == 0 || e->gap_s < g->accepted_plain_gap_min)) {
+            g->accepted_plain_gap_min = e->gap_s;
+            g->accepted_plain_packet = e->syn_packet;
+        }
         if (g->not_above == 1)
             g->example = i;
     }
-    switch (read_host(e)) {
+    switch (read_host(st, e, n)) {
     case HOST_SAME: g->same_host++; break;
-    case HOST_OTHER: g->other_host++; break;
+    case HOST_LIKELY_SAME: g->likely_same++; break;
+    case HOST_OTHER:
+        if (g->other_host++ == 0)
+            g->other_example = i;
+        break;
     case HOST_UNKNOWN: g->unknown_host++; break;
     }
     if (n != NULL && n->prev_isn_seen) {
@@ -250,6 +400,14 @@ static void event_evidence(diag_finding *f, const diag_ctx *ctx, const isn_state
     diag_endpoint(&e->client, e->client_port, c, sizeof c);
     diag_endpoint(&e->server, e->server_port, s, sizeof s);
     uint32_t fin = old_final(e);
+    const isn_closed *r = e->unpaired ? find_closed(st, e) : NULL;
+    if (r != NULL) {
+        char rc[64];
+        diag_endpoint(&r->client, r->client_port, rc, sizeof rc);
+        diag_evidence_add(f, r->last_packet, r->last_ts, "%8.3f  %s > %s  %s's connection "
+                          "ends, closed first by the server; its last sequence number %u",
+                          diag_rel(ctx, r->last_ts), rc, s, rc, r->client_final_seq);
+    }
     if (!e->unpaired)
         diag_evidence_add(f, e->prev_close_packet, e->prev_close_ts,
                           "%8.3f  %s > %s  previous connection ends, closed first by the %s; "
@@ -266,9 +424,9 @@ static void event_evidence(diag_finding *f, const diag_ctx *ctx, const isn_state
                           diag_rel(ctx, e->syn_ts), c, s, e->cur_client_isn, fin);
     else
         diag_evidence_add(f, e->syn_packet, e->syn_ts,
-                          "%8.3f  %s > %s  SYN %.1f s later with ISN %u: %u below the old final "
-                          "sequence number%s (TTL %u, was %u)", diag_rel(ctx, e->syn_ts), c, s,
-                          e->gap_s, e->cur_client_isn, fin - e->cur_client_isn, old_isn,
+                          "%8.3f  %s > %s  SYN %.1f s later with ISN %u, not above the old final "
+                          "sequence number (%u below)%s; TTL %u, was %u", diag_rel(ctx, e->syn_ts),
+                          c, s, e->gap_s, e->cur_client_isn, fin - e->cur_client_isn, old_isn,
                           e->cur_client_ttl, e->prev_client_ttl);
     if (e->answer_packet != 0) {
         if (e->outcome == TW_STALE_ACK && e->stale_ack == fin)
@@ -281,31 +439,62 @@ static void event_evidence(diag_finding *f, const diag_ctx *ctx, const isn_state
     }
 }
 
-static void explain_readings(diag_finding *f, const isn_group *g, const char *cip)
+static void explain_readings(diag_finding *f, const diag_ctx *ctx, const isn_state *st,
+                             const isn_group *g, const char *cip)
 {
-    if (g->same_host > 0) {
-        const char *how = g->same_isn > 0 ? "it sent the very same ISN again"
-                          : g->isn_back > 0 ? "its new ISN was even below its old ISN"
-                          : g->clock_ok > 0 ? "its ISNs follow a Linux ISN clock, but the old "
-                                              "connection used more sequence space than that "
-                                              "clock advanced in the meantime"
-                                            : "its new ISN did not advance past the old data";
-        diag_explain(f, "Reading (a), %llu reuse%s: the same host reused the port (same TTL%s): "
-                     "%s. RFC 6528 makes ISNs a clock plus a keyed hash of the 4-tuple, so one "
-                     "host's ISNs for one 4-tuple keep rising and pass this check; a stack or "
-                     "proxy that repeats ISNs or draws them at random fails it every time or "
-                     "about half the time. That is seed 001: a downstream proxy reusing sockets "
-                     "with a sequence number that is not larger, and the upstream refusing them.",
-                     (unsigned long long)g->same_host, g->same_host == 1 ? "" : "s",
-                     g->other_host == 0 ? " and timestamp clock, where present" : "", how);
+    if (g->same_host + g->likely_same > 0) {
+        char how[200];
+        int k = 0;
+        if (g->same_isn > 0)
+            k = snprintf(how, sizeof how, "%llu time%s the very same ISN came again; ",
+                         (unsigned long long)g->same_isn, g->same_isn == 1 ? "" : "s");
+        if (g->isn_back > 0 && k >= 0 && (size_t)k < sizeof how)
+            k += snprintf(how + k, sizeof how - (size_t)k, "%llu time%s the new ISN was even "
+                          "below the old ISN; ", (unsigned long long)g->isn_back,
+                          g->isn_back == 1 ? "" : "s");
+        if (g->clock_ok > 0 && k >= 0 && (size_t)k < sizeof how)
+            k += snprintf(how + k, sizeof how - (size_t)k, "%llu time%s the ISNs followed a "
+                          "Linux ISN clock, but the old connection used more sequence space "
+                          "than that clock advanced; ", (unsigned long long)g->clock_ok,
+                          g->clock_ok == 1 ? "" : "s");
+        if (k <= 2)
+            snprintf(how, sizeof how, "the new ISN did not advance past the old data; ");
+        else if ((size_t)k < sizeof how)
+            how[k - 2] = '\0';     /* drop the last "; " */
+        if (g->same_host > 0)
+            diag_explain(f, "Reading (a), %llu reuse%s: the same host reused the port (same "
+                         "TTL, SYN options and timestamp clock): %s. RFC 6528 makes ISNs a "
+                         "clock plus a keyed hash of the 4-tuple, so one host's ISNs for one "
+                         "4-tuple keep rising and pass this check; a stack or proxy that "
+                         "repeats ISNs or draws them at random fails it every time or about "
+                         "half the time. That is seed 001: a downstream proxy reusing sockets "
+                         "with a sequence number that is not larger, and the upstream refusing "
+                         "them.", (unsigned long long)g->same_host, g->same_host == 1 ? "" : "s",
+                         how);
+        if (g->likely_same > 0)
+            diag_explain(f, "%llu reuse%s came with the same TTL and SYN options as the old "
+                         "connection and no timestamps to tell clocks apart (%s). Two readings "
+                         "fit: (a) the same host - often a proxy - reusing its port with ISNs "
+                         "that do not follow RFC 6528's clock (which keeps one host's ISNs for "
+                         "one 4-tuple rising), as in seed 001; or (b) another host of the same "
+                         "kind behind a NAT, whose ISN is unrelated, so the check is a coin "
+                         "flip (seed 000). Look for nat-multiple-hosts, or capture on the "
+                         "client side, to tell them apart.", (unsigned long long)g->likely_same,
+                         g->likely_same == 1 ? "" : "s", how);
     }
-    if (g->other_host > 0)
+    if (g->other_host > 0) {
+        const tw_event *e = &ctx->tw[g->other_example];
+        char why[160];
+        other_host_reason(st, e, find_note(st, e->syn_packet), why, sizeof why);
         diag_explain(f, "Reading (b), %llu reuse%s: the new SYN came from another host than the "
-                     "old connection (different TTL or timestamp clock): a NAT in front of %s "
-                     "gave the port to another inside host. The ISNs of two hosts are unrelated "
-                     "(RFC 6528), so whether the new one lands above the old final sequence "
-                     "number is a coin flip: about half of such reuses are refused.",
-                     (unsigned long long)g->other_host, g->other_host == 1 ? "" : "s", cip);
+                     "old connection (at packet %llu: %s): a NAT in front of %s gave the same "
+                     "outside port to two inside hosts in turn. The ISNs of two hosts are "
+                     "unrelated (RFC 6528), "
+                     "so whether the new one lands above the old final sequence number is a "
+                     "coin flip: about half of such reuses are refused.",
+                     (unsigned long long)g->other_host, g->other_host == 1 ? "" : "s",
+                     (unsigned long long)e->syn_packet, why, cip);
+    }
     if (g->unknown_host > 0)
         diag_explain(f, "For %llu reuse%s the earlier connection is not in this capture; only "
                      "the server's stale ACK names its final sequence number, so which host "
@@ -315,7 +504,7 @@ static void explain_readings(diag_finding *f, const isn_group *g, const char *ci
 
 static void add_remedies(diag_finding *f, const isn_group *g)
 {
-    bool nat = g->other_host > g->same_host;
+    bool nat = g->other_host > g->same_host + g->likely_same;
     if (nat)
         diag_remedy_add(f, "Make the NAT hold a closed mapping at least as long as the server's "
                            "TIME_WAIT before it hands the port to another inside host (Linux "
@@ -339,18 +528,33 @@ static void add_remedies(diag_finding *f, const isn_group *g)
                        "4-tuple in TIME_WAIT",
                     "application change; TIME_WAIT and its port cost move to the client or "
                     "proxy");
-    if (!nat && g->other_host > 0)
-        diag_remedy_add(f, "For the NAT reuses: make the NAT hold closed mappings at least as "
-                           "long as the server's TIME_WAIT",
+    if (!nat && g->other_host + g->likely_same > 0)
+        diag_remedy_add(f, "If a NAT is reusing the ports: make it hold closed mappings at "
+                           "least as long as the server's TIME_WAIT",
                         "more NAT entries held");
+}
+
+/* The server took a SYN failing the rule (no newer timestamp either) as
+ * soon after a close as it refused another: it does not enforce the rule,
+ * so the ISN cannot explain the refusals. */
+static bool contradicted(const isn_group *g)
+{
+    return g->rejected > 0 && g->accepted_plain > 0 &&
+           g->accepted_plain_gap_min <= g->rejected_gap_max;
 }
 
 static int report(const isn_group *g, const isn_state *st, diag_ctx *ctx, diag_findings *out)
 {
-    bool warn = g->rejected > 0;
+    bool warn = g->rejected > 0 && !contradicted(g);
     const tw_event *ex = &ctx->tw[g->example];
-    double conf = !warn ? 0.6
-                  : (ex->outcome == TW_STALE_ACK && ex->stale_ack == old_final(ex)) ? 0.9 : 0.75;
+    /* A paired stale ACK naming the old final sequence number shows the
+     * server's comparison itself; a stale ACK alone could also come from a
+     * stale established connection (challenge ACK, tcp-behaviour.md 3.4). */
+    double conf = contradicted(g) ? 0.4 : !warn ? 0.6
+                  : ex->outcome == TW_IGNORED ? 0.6     /* Windows may ignore any such SYN */
+                  : ex->outcome == TW_RESET ? 0.7
+                  : ex->unpaired ? 0.7
+                  : ex->stale_ack == old_final(ex) ? 0.9 : 0.8;
     diag_finding *f = diag_add(out, "isn-not-increasing", warn ? DIAG_WARNING : DIAG_INFO, conf);
     if (f == NULL)
         return -ENOMEM;
@@ -362,7 +566,12 @@ static int report(const isn_group *g, const isn_state *st, diag_ctx *ctx, diag_f
     char cip[PKT_ADDR_STRLEN], s[64];
     diag_addr(&g->client, cip, sizeof cip);
     diag_endpoint(&g->server, g->server_port, s, sizeof s);
-    if (warn)
+    if (contradicted(g))
+        diag_summary(f, "%s reused 4-tuples to %s within the server's TIME_WAIT with an ISN not "
+                     "above the old connection's last sequence number (%llu of %llu reuses); "
+                     "the server accepted some and refused others, so the ISN does not decide",
+                     cip, s, (unsigned long long)g->not_above, (unsigned long long)g->reuses);
+    else if (warn)
         diag_summary(f, "%s reused 4-tuples to %s while the server held them in TIME_WAIT with an "
                      "ISN not above the old connection's last sequence number: %llu of %llu "
                      "reuses, %llu refused%s", cip, s, (unsigned long long)g->not_above,
@@ -383,22 +592,55 @@ static int report(const isn_group *g, const isn_state *st, diag_ctx *ctx, diag_f
                  "is over the rule no longer applies.");
     char c[64];
     diag_endpoint(&ex->client, ex->client_port, c, sizeof c);
-    diag_explain(f, "Here %llu of %llu reuses from %s came with an ISN that is not above: at "
-                 "packet %llu %s opened with ISN %u while the old connection had ended at %u. "
-                 "Of those, %llu %s refused%s and %llu accepted%s.",
+    diag_explain(f, "Here (capture taken %s) %llu of %llu reuses from %s came with an ISN that "
+                 "is not above: at packet %llu, %s opened with ISN %u while the old connection "
+                 "had ended at %u. %llu of them %s refused%s%s; %llu %s accepted%s.",
+                 ctx->vantage == DIAG_VANTAGE_SERVER ? "at the server"
+                 : ctx->vantage == DIAG_VANTAGE_CLIENT ? "at the client"
+                 : ctx->vantage == DIAG_VANTAGE_PATH ? "between the hosts" : "at an unknown point",
                  (unsigned long long)g->not_above, (unsigned long long)g->reuses, cip,
                  (unsigned long long)ex->syn_packet, c, ex->cur_client_isn, old_final(ex),
                  (unsigned long long)g->rejected, g->rejected == 1 ? "was" : "were",
-                 g->rejected ? " - the rule explains it" : "",
-                 (unsigned long long)g->accepted,
+                 warn ? ", which the rule explains" : "",
+                 warn && g->ignored == g->rejected
+                     ? (g->rejected == 1 ? " (though a server that ignores every SYN in "
+                                           "TIME_WAIT, as Windows is reported to, would have "
+                                           "refused it anyway)"
+                                         : " (though a server that ignores every SYN in "
+                                           "TIME_WAIT, as Windows is reported to, would have "
+                                           "refused them anyway)") : "",
+                 (unsigned long long)g->accepted, g->accepted == 1 ? "was" : "were",
                  g->accepted == 0 ? "" : g->accepted_ts == g->accepted
-                                   ? " by a newer timestamp (RFC 6191)" : "");
+                                   ? " anyway, by a newer timestamp (RFC 6191)" : " anyway");
+    if (contradicted(g))
+        diag_explain(f, "But the server also accepted %llu reuse%s whose ISN was not above "
+                     "either, with no newer timestamp, as soon as %.1f s after the close (packet "
+                     "%llu), sooner than a refused one (%.1f s): it does not enforce this rule, so "
+                     "the ISN does not explain the refusals; see timewait-reuse for what does.",
+                     (unsigned long long)g->accepted_plain, g->accepted_plain == 1 ? "" : "s",
+                     g->accepted_plain_gap_min, (unsigned long long)g->accepted_plain_packet,
+                     g->rejected_gap_max);
+    else if (g->rejected > 0)
+        diag_explain(f, "Each refused reuse cost the client a retry: it waited up to %.3g s%s.",
+                     g->delay_max, g->failed ? ", and some attempts never connected" : "");
+    if (g->above_accepted > 0 && g->above_rejected == 0)
+        diag_explain(f, "The %llu reuse%s whose ISN was above %s accepted at once (first at "
+                     "packet %llu): the server does apply the sequence number rule.",
+                     (unsigned long long)g->above_accepted, g->above_accepted == 1 ? "" : "s",
+                     g->above_accepted == 1 ? "was" : "were",
+                     (unsigned long long)g->first_above_accepted);
+    else if (g->above_rejected > 0)
+        diag_explain(f, "%llu reuse%s whose ISN was above %s refused too: this server does not "
+                     "(always) accept a SYN in TIME_WAIT by its sequence number (Windows is "
+                     "reported to ignore such SYNs), so higher ISNs alone would not cure it; "
+                     "see timewait-reuse.", (unsigned long long)g->above_rejected,
+                     g->above_rejected == 1 ? "" : "s", g->above_rejected == 1 ? "was" : "were");
     if (g->rejected_ts_newer > 0)
         diag_explain(f, "%llu of the refused SYNs carried a newer timestamp, which a Linux "
                      "server would have accepted: this server applies the sequence number rule "
                      "alone (BSD, Windows, or a proxy's own stack).",
                      (unsigned long long)g->rejected_ts_newer);
-    explain_readings(f, g, cip);
+    explain_readings(f, ctx, st, g, cip);
 
     diag_param_add(f, "reuses", (double)g->reuses, "");
     diag_param *p = diag_param_add(f, "isn_not_above", (double)g->not_above, "");
@@ -413,20 +655,17 @@ static int report(const isn_group *g, const isn_state *st, diag_ctx *ctx, diag_f
                     (unsigned long long)ex->syn_packet);
     diag_param_add(f, "other_host", (double)g->other_host, "");
 
-    size_t listed = 0;
-    for (size_t i = g->example; i < ctx->n_tw; i++) {
+    /* the example first, then the others in capture order */
+    event_evidence(f, ctx, st, ex);
+    size_t listed = 1;
+    for (size_t i = 0; i < ctx->n_tw && listed < ISN_EVIDENCE_EVENTS; i++) {
         const tw_event *e = &ctx->tw[i];
-        if (!met_timewait(e) || !isn_not_above(e) || !same_group(g, e))
+        if (i == g->example || !met_timewait(e) || !isn_not_above(e) || !same_group(g, e))
             continue;
-        if (listed == ISN_EVIDENCE_EVENTS) {
-            f->evidence_omitted++;
-            continue;
-        }
         event_evidence(f, ctx, st, e);
         listed++;
     }
-    if (g->not_above > listed + f->evidence_omitted)
-        f->evidence_omitted = g->not_above - listed;
+    f->evidence_omitted += g->not_above - listed;
     add_remedies(f, g);
     return 0;
 }
@@ -436,34 +675,47 @@ static int isn_finish(void *p, diag_ctx *ctx, diag_findings *out)
     isn_state *st = p;
     if (st->oom)
         return -ENOMEM;
+    if (st->n > 1)
+        qsort(st->notes, st->n, sizeof *st->notes, cmp_note);
+    /* Groups come from the reuses whose ISN was not above (rare: none in
+     * healthy traffic); the second pass counts every reuse of those groups. */
     isn_group *g = NULL;
     size_t ng = 0, cap = 0;
     int rc = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = &ctx->tw[i];
-        if (!met_timewait(e))
+        if (!met_timewait(e) || !isn_not_above(e))
             continue;
         size_t k;
         for (k = 0; k < ng && !same_group(&g[k], e); k++)
             ;
-        if (k == ng) {
-            if (ng == cap) {
-                size_t nc = cap ? cap * 2 : 8;
-                isn_group *v = realloc(g, nc * sizeof *v);
-                if (v == NULL) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-                g = v;
-                cap = nc;
+        if (k < ng)
+            continue;
+        if (ng == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            isn_group *v = realloc(g, nc * sizeof *v);
+            if (v == NULL) {
+                rc = -ENOMEM;
+                goto out;
             }
-            memset(&g[ng], 0, sizeof g[ng]);
-            g[ng].client = e->client;
-            g[ng].server = e->server;
-            g[ng].server_port = e->server_port;
-            ng++;
+            g = v;
+            cap = nc;
         }
-        count_event(&g[k], st, e, i);
+        memset(&g[ng], 0, sizeof g[ng]);
+        g[ng].client = e->client;
+        g[ng].server = e->server;
+        g[ng].server_port = e->server_port;
+        ng++;
+    }
+    for (size_t i = 0; i < ctx->n_tw && ng > 0; i++) {
+        const tw_event *e = &ctx->tw[i];
+        if (!met_timewait(e))
+            continue;
+        for (size_t k = 0; k < ng; k++)
+            if (same_group(&g[k], e)) {
+                count_event(&g[k], st, e, i);
+                break;
+            }
     }
     for (size_t k = 0; k < ng && rc == 0; k++)
         if (g[k].not_above > 0)
@@ -476,6 +728,7 @@ out:
 const diag_detector diag_det_isn_not_increasing = {
     .id = "isn-not-increasing",
     .create = isn_create,
+    .conn = isn_conn,
     .reuse = isn_reuse,
     .finish = isn_finish,
     .destroy = isn_destroy,

@@ -1,0 +1,393 @@
+/* test_frag.c - fragmented-tcp on decoded packet views and records built without captures. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "conn_builder.h"
+#include "tcpdoctor/diagnose.h"
+
+#define ID "fragmented-tcp"
+#define MTU_DATA 1376u          /* fragment data on a 1400-byte MTU link */
+
+/* The seed 004 pair: the client (a NAT gateway's address at the server)
+ * and the server that sends a 2900-byte segment in DF-clear fragments. */
+static pkt_addr cli(void) { return tb_v4(203, 0, 113, 10); }
+static pkt_addr srv(void) { return tb_v4(198, 51, 100, 80); }
+#define CPORT 40102
+#define SPORT 443
+#define CISN 7000000u
+#define SISN 8000000u
+
+typedef struct feed {
+    diag_engine *e;
+    uint64_t num;               /* last packet number given */
+    uint16_t ip_id;
+} feed;
+
+static feed start(enum diag_vantage v)
+{
+    diag_config cfg = { .vantage = v };
+    char err[64];
+    feed f = { .e = diag_engine_new(&cfg, err, sizeof err), .ip_id = 0x5300 };
+    assert_non_null(f.e);
+    return f;
+}
+
+static pkt_view base(feed *f, double t, bool from_server)
+{
+    pkt_view v;
+    memset(&v, 0, sizeof v);
+    v.num = ++f->num;
+    v.ts_ns = TB_T0 + TB_S(t);
+    v.ip_version = 4;
+    v.ip_proto = 6;
+    v.ttl = from_server ? 63 : 46;
+    v.src = from_server ? srv() : cli();
+    v.dst = from_server ? cli() : srv();
+    return v;
+}
+
+/* A whole TCP segment (DF set from the client, clear from the server). */
+static uint64_t tcp(feed *f, double t, bool from_server, uint32_t seq, uint32_t ack,
+                    uint8_t flags, uint32_t len)
+{
+    pkt_view v = base(f, t, from_server);
+    v.ip_df = !from_server;
+    v.ip_id = ++f->ip_id;
+    v.has_tcp = v.tcp_opts_ok = true;
+    v.sport = from_server ? SPORT : CPORT;
+    v.dport = from_server ? CPORT : SPORT;
+    v.seq = seq;
+    v.ack = ack;
+    v.flags = flags;
+    v.tcp_hlen = 32;
+    v.payload_len = v.payload_captured = len;
+    v.ip_len = 20 + 32 + len;
+    v.window = 502;
+    diag_engine_packet(f->e, &v, PKT_TCP);
+    return v.num;
+}
+
+/* A segment of `len` bytes from the server as IPv4 fragments of MTU_DATA
+ * bytes of IP payload; `deliver` says which fragments are given (bit i for
+ * fragment i), `reverse` gives them last first.  Returns the first
+ * fragment's packet number (0 if it was not given). */
+static uint64_t fragmented(feed *f, double t, uint32_t seq, uint32_t ack, uint32_t len,
+                           unsigned deliver, bool reverse)
+{
+    uint32_t total = 32 + len;
+    unsigned n = (total + MTU_DATA - 1) / MTU_DATA;
+    uint16_t id = ++f->ip_id;
+    uint64_t first = 0;
+    for (unsigned j = 0; j < n; j++) {
+        unsigned i = reverse ? n - 1 - j : j;
+        if (!(deliver & (1u << i)))
+            continue;
+        uint32_t off = i * MTU_DATA, data = total - off < MTU_DATA ? total - off : MTU_DATA;
+        pkt_view v = base(f, t + j * 0.00003, true);
+        v.ip_id = id;
+        v.frag_id = id;
+        v.is_fragment = true;
+        v.frag_more = i + 1 < n;
+        v.frag_offset = off;
+        v.ip_len = 20 + data;
+        if (i == 0) {
+            v.has_tcp = v.tcp_opts_ok = true;
+            v.sport = SPORT;
+            v.dport = CPORT;
+            v.seq = seq;
+            v.ack = ack;
+            v.flags = PKT_TCP_PSH | PKT_TCP_ACK;
+            v.tcp_hlen = 32;
+            v.payload_len = v.payload_captured = data - 32;
+            first = v.num;
+            diag_engine_packet(f->e, &v, PKT_TCP);
+        } else {
+            v.payload_len = data;
+            diag_engine_packet(f->e, &v, PKT_TCP_FRAGMENT);
+        }
+    }
+    return first;
+}
+
+/* The incarnation record that the flow table would write for it. */
+static flow_conn record(double dur, enum flow_side closed_by, enum flow_side reset_by,
+                        uint64_t rst_packet, double rst_t, uint64_t fragments)
+{
+    tb_spec s = {
+        .client = cli(), .server = srv(), .cport = CPORT, .sport = SPORT, .first_packet = 1,
+        .start_s = 0, .dur_s = dur, .answer = FLOW_HS_SYNACK, .succeeded = true,
+        .closed_by = closed_by, .reset_by = reset_by, .client_isn = CISN, .server_isn = SISN,
+        .client_final_seq = CISN + 1 + 323, .fragments = fragments, .end = FLOW_END_EOF,
+    };
+    flow_conn c = tb_make(&s);
+    c.server.seq_seen = true;
+    c.server.next_seq = SISN + 1;
+    if (reset_by == FLOW_SIDE_SERVER) {
+        c.server.rst_packet = rst_packet;
+        c.server.rst_ts = TB_T0 + TB_S(rst_t);
+        c.server.rst_seq = SISN + 1 + 2900;
+    }
+    return c;
+}
+
+static diag_findings finish(feed *f, const flow_conn *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        diag_engine_conn(f->e, &c[i]);
+    diag_findings fs;
+    assert_int_equal(diag_engine_finish(f->e, &fs), 0);
+    diag_engine_free(f->e);
+    return fs;
+}
+
+static const diag_finding *find(const diag_findings *fs, const char *id, size_t nth)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (strcmp(fs->v[i].id, id) == 0 && nth-- == 0)
+            return &fs->v[i];
+    return NULL;
+}
+
+static double param(const diag_finding *f, const char *name)
+{
+    const diag_param *p = diag_param_get(f, name);
+    assert_non_null(p);
+    return p->value;
+}
+
+/* Handshake and request, acknowledged: packets 1-5. */
+static void opening(feed *f)
+{
+    tcp(f, 0.000, false, CISN, 0, PKT_TCP_SYN, 0);
+    tcp(f, 0.0003, true, SISN, CISN + 1, PKT_TCP_SYN | PKT_TCP_ACK, 0);
+    tcp(f, 0.0403, false, CISN + 1, SISN + 1, PKT_TCP_ACK, 0);
+    tcp(f, 0.0408, false, CISN + 1, SISN + 1, PKT_TCP_PSH | PKT_TCP_ACK, 323);
+    tcp(f, 0.0808, true, SISN + 1, CISN + 324, PKT_TCP_ACK, 0);
+}
+
+/* Seed 004 at the server: the 2900-byte response in three fragments, sent
+ * six times, never acknowledged; the server resets after 10 s. */
+static void server_fragments_never_acknowledged_then_reset_is_an_error(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_SERVER);
+    opening(&f);
+    double t = 0.19, rto = 0.24;
+    uint64_t first = 0, last = 0;
+    for (int i = 0; i < 6; i++, t += rto, rto *= 2) {
+        last = fragmented(&f, t, SISN + 1, CISN + 324, 2900, 7, false);
+        if (i == 0)
+            first = last;
+    }
+    uint64_t rst = tcp(&f, 10.19, true, SISN + 2901, CISN + 324, PKT_TCP_RST | PKT_TCP_ACK, 0);
+    flow_conn c = record(10.2, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, rst, 10.19, 12);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_null(find(&fs, ID, 1));
+    assert_int_equal(fd->severity, DIAG_ERROR);
+    assert_true(fd->confidence > 0.84 && fd->confidence < 0.86);
+    assert_int_equal((int)param(fd, "fragmented_segments"), 1);
+    assert_int_equal((int)param(fd, "unacknowledged"), 1);
+    assert_int_equal((int)param(fd, "retransmitted"), 1);
+    assert_int_equal((int)param(fd, "max_datagram"), 2952);
+    assert_int_equal((int)param(fd, "df_clear"), 1);
+    assert_int_equal((int)param(fd, "incomplete"), 0);
+    assert_int_equal((int)param(fd, "connections_failed"), 1);
+    assert_int_equal(first, 6);
+    assert_int_equal(fd->evidence[0].packet, first);
+    assert_int_equal(fd->evidence[1].packet, last);
+    assert_int_equal(fd->evidence[2].packet, 0);        /* no ACK came */
+    assert_int_equal(fd->evidence[3].packet, rst);
+    assert_non_null(strstr(fd->explanation, "taken at the server, where the fragments leave"));
+    assert_non_null(strstr(fd->explanation, "6 times in all, fragmented each time"));
+    assert_non_null(strstr(fd->remedies[0].action, "NAT instance"));
+    assert_true(fd->has_server && fd->server_port == SPORT);
+    diag_findings_free(&fs);
+}
+
+/* Fragments delivered (in reverse order) and acknowledged: info only. */
+static void fragments_delivered_and_acknowledged_are_info(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_CLIENT);
+    opening(&f);
+    uint64_t first = fragmented(&f, 0.19, SISN + 1, CISN + 324, 2900, 7, true);
+    uint64_t ack = tcp(&f, 0.2, false, CISN + 324, SISN + 2901, PKT_TCP_ACK, 0);
+    flow_conn c = record(0.3, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 2);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_int_equal(fd->severity, DIAG_INFO);
+    assert_int_equal((int)param(fd, "unacknowledged"), 0);
+    assert_int_equal((int)param(fd, "retransmitted"), 0);
+    assert_int_equal((int)param(fd, "max_datagram"), 2952);
+    assert_int_equal(first, 8);         /* given last of the three */
+    assert_int_equal(fd->evidence[0].packet, first);
+    assert_int_equal(fd->evidence[1].packet, ack);
+    assert_non_null(strstr(fd->summary, "all were delivered and acknowledged"));
+    diag_findings_free(&fs);
+}
+
+/* At the receiver only the first fragment of each sending arrives (a NAT
+ * that cannot map later fragments): incomplete, never acknowledged. */
+static void only_first_fragments_arriving_is_incomplete(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_CLIENT);
+    opening(&f);
+    fragmented(&f, 0.19, SISN + 1, CISN + 324, 2900, 1, false);
+    fragmented(&f, 0.43, SISN + 1, CISN + 324, 2900, 1, false);
+    flow_conn c = record(40, FLOW_SIDE_NONE, FLOW_SIDE_NONE, 0, 0, 0);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_int_equal(fd->severity, DIAG_ERROR);       /* never closed: failed */
+    assert_int_equal((int)param(fd, "incomplete"), 1);
+    assert_int_equal((int)param(fd, "unacknowledged"), 1);
+    assert_int_equal((int)param(fd, "retransmitted"), 1);
+    const diag_param *p = diag_param_get(fd, "max_datagram");
+    assert_non_null(p);
+    assert_true(p->has_min && !p->has_max);
+    assert_int_equal((int)p->value, 1396);
+    assert_non_null(strstr(fd->explanation, "where the fragments should arrive"));
+    diag_findings_free(&fs);
+}
+
+/* Lost once, then sent again whole (smaller MSS) and acknowledged: the
+ * connection survives, the retransmission is still a warning. */
+static void retransmitted_then_acknowledged_is_a_warning(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_SERVER);
+    opening(&f);
+    fragmented(&f, 0.19, SISN + 1, CISN + 324, 2900, 7, false);
+    tcp(&f, 0.43, true, SISN + 1, CISN + 324, PKT_TCP_ACK, 1348);
+    tcp(&f, 0.4301, true, SISN + 1349, CISN + 324, PKT_TCP_ACK, 1348);
+    tcp(&f, 0.4302, true, SISN + 2697, CISN + 324, PKT_TCP_PSH | PKT_TCP_ACK, 204);
+    uint64_t ack = tcp(&f, 0.47, false, CISN + 324, SISN + 2901, PKT_TCP_ACK, 0);
+    flow_conn c = record(0.5, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 2);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_int_equal(fd->severity, DIAG_WARNING);
+    assert_int_equal((int)param(fd, "unacknowledged"), 0);
+    assert_int_equal((int)param(fd, "retransmitted"), 1);
+    assert_int_equal((int)param(fd, "connections_failed"), 0);
+    assert_int_equal(fd->evidence[2].packet, ack);
+    diag_findings_free(&fs);
+}
+
+/* Healthy traffic: whole segments, FIN close, no RST gap: nothing. */
+static void healthy_unfragmented_traffic_gives_no_finding(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_SERVER);
+    opening(&f);
+    tcp(&f, 0.19, true, SISN + 1, CISN + 324, PKT_TCP_PSH | PKT_TCP_ACK, 1300);
+    tcp(&f, 0.23, false, CISN + 324, SISN + 1301, PKT_TCP_ACK, 0);
+    flow_conn c = record(0.3, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 0);
+    diag_findings fs = finish(&f, &c, 1);
+    assert_null(find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
+/* Seed 004 at the client: nothing of the response arrives; the server's
+ * RST lies 2900 bytes beyond all it sent that arrived.  A suspicion only. */
+static void rst_beyond_all_data_at_the_client_is_a_suspicion(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_CLIENT);
+    opening(&f);
+    uint64_t rst = tcp(&f, 10.23, true, SISN + 2901, CISN + 324, PKT_TCP_RST | PKT_TCP_ACK, 0);
+    flow_conn c = record(10.3, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, rst, 10.23, 0);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_int_equal(fd->severity, DIAG_WARNING);
+    assert_true(fd->confidence > 0.34 && fd->confidence < 0.36);
+    assert_int_equal((int)param(fd, "fragmented_segments"), 0);
+    assert_int_equal((int)param(fd, "missing_bytes"), 2900);
+    assert_int_equal(fd->evidence[1].packet, rst);
+    assert_non_null(strstr(fd->remedies[0].action, "public address"));
+    diag_findings_free(&fs);
+}
+
+/* The same record at the server, whose own data cannot go missing from its
+ * capture, and a small gap anywhere: no finding. */
+static void rst_gap_at_the_sender_or_small_gives_no_finding(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_SERVER);
+    flow_conn c = record(10.3, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, 20, 10.23, 0);
+    diag_findings fs = finish(&f, &c, 1);
+    assert_null(find(&fs, ID, 0));
+    diag_findings_free(&fs);
+
+    f = start(DIAG_VANTAGE_CLIENT);
+    c = record(10.3, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, 20, 10.23, 0);
+    c.server.rst_seq = SISN + 1 + 100;      /* one small segment: ordinary loss */
+    fs = finish(&f, &c, 1);
+    assert_null(find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
+/* Later fragments whose first fragment never came: the ports are unknown,
+ * the datagrams are lost. */
+static void fragments_without_their_first_are_reported(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_CLIENT);
+    opening(&f);
+    fragmented(&f, 0.19, SISN + 1, CISN + 324, 2900, 6, false);
+    flow_conn c = record(0.3, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 0);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_int_equal(fd->severity, DIAG_WARNING);
+    assert_int_equal((int)param(fd, "orphan_datagrams"), 1);
+    assert_int_equal(fd->evidence[0].packet, 6);
+    diag_findings_free(&fs);
+}
+
+/* More fragmented segments than the detector follows: the rest is counted
+ * and said, never a crash or silent loss. */
+static void segments_beyond_the_table_are_counted(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_SERVER);
+    opening(&f);
+    uint32_t seq = SISN + 1;
+    for (int i = 0; i < 5000; i++, seq += 2900)
+        fragmented(&f, 0.2 + i * 0.001, seq, CISN + 324, 2900, 7, false);
+    tcp(&f, 6, false, CISN + 324, seq, PKT_TCP_ACK, 0);
+    flow_conn c = record(7, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 10000);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_int_equal((int)param(fd, "fragmented_segments"), 4096);
+    assert_int_equal((int)param(fd, "unacknowledged"), 0);
+    assert_non_null(strstr(fd->explanation, "Not followed in detail: 904 more"));
+    diag_findings_free(&fs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(server_fragments_never_acknowledged_then_reset_is_an_error),
+        cmocka_unit_test(fragments_delivered_and_acknowledged_are_info),
+        cmocka_unit_test(only_first_fragments_arriving_is_incomplete),
+        cmocka_unit_test(retransmitted_then_acknowledged_is_a_warning),
+        cmocka_unit_test(healthy_unfragmented_traffic_gives_no_finding),
+        cmocka_unit_test(rst_beyond_all_data_at_the_client_is_a_suspicion),
+        cmocka_unit_test(rst_gap_at_the_sender_or_small_gives_no_finding),
+        cmocka_unit_test(fragments_without_their_first_are_reported),
+        cmocka_unit_test(segments_beyond_the_table_are_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

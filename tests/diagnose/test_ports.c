@@ -1,0 +1,509 @@
+/* test_ports.c - port-exhaustion and timewait-accumulation on records built without packets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "conn_builder.h"
+#include "tcpdoctor/diagnose.h"
+
+#define DST tb_v4(10, 0, 0, 9)
+
+static diag_engine *engine(enum diag_vantage v)
+{
+    diag_config cfg = { .vantage = v };
+    char err[64];
+    diag_engine *e = diag_engine_new(&cfg, err, sizeof err);
+    assert_non_null(e);
+    return e;
+}
+
+static diag_findings finish(diag_engine *e)
+{
+    diag_findings fs;
+    assert_int_equal(diag_engine_finish(e, &fs), 0);
+    diag_engine_free(e);
+    return fs;
+}
+
+static diag_findings run(const flow_conn *c, size_t n, enum diag_vantage v)
+{
+    diag_engine *e = engine(v);
+    for (size_t i = 0; i < n; i++)
+        diag_engine_conn(e, &c[i]);
+    return finish(e);
+}
+
+static const diag_finding *find(const diag_findings *fs, const char *id)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (strcmp(fs->v[i].id, id) == 0)
+            return &fs->v[i];
+    return NULL;
+}
+
+static size_t count(const diag_findings *fs, const char *id)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fs->n; i++)
+        n += strcmp(fs->v[i].id, id) == 0;
+    return n;
+}
+
+static double param(const diag_finding *f, const char *name)
+{
+    const diag_param *p = diag_param_get(f, name);
+    if (p == NULL)
+        fail_msg("finding %s has no parameter %s", f->id, name);
+    return p->value;
+}
+
+static bool has_evidence_packet(const diag_finding *f, uint64_t packet)
+{
+    for (size_t i = 0; i < f->n_evidence; i++)
+        if (f->evidence[i].packet == packet)
+            return true;
+    return false;
+}
+
+/* A connection from `src`:cport to DST:80 that completes; closed first by
+ * `closer` (NONE: still open at the end of the capture). */
+static flow_conn ok_conn(pkt_addr src, uint16_t cport, double start, double dur,
+                         enum flow_side closer, uint64_t pkt, uint32_t incarnation)
+{
+    tb_spec s = {
+        .client = src, .server = DST, .cport = cport, .sport = 80,
+        .incarnation = incarnation, .first_packet = pkt, .start_s = start, .dur_s = dur,
+        .answer = FLOW_HS_SYNACK, .succeeded = true, .closed_by = closer,
+        .client_isn = 1000 + cport, .server_isn = 5000, .end = FLOW_END_EOF,
+    };
+    return tb_make(&s);
+}
+
+/* An attempt whose `syns` SYNs, 1 s apart, got nothing back. */
+static flow_conn failed_conn(pkt_addr src, uint16_t cport, double start, uint16_t syns,
+                             uint64_t pkt, uint32_t incarnation)
+{
+    tb_spec s = {
+        .client = src, .server = DST, .cport = cport, .sport = 80,
+        .incarnation = incarnation, .first_packet = pkt, .start_s = start,
+        .dur_s = syns - 1, .syns = syns, .syn_gap_s = 1, .answer = FLOW_HS_NONE,
+        .client_isn = 7000 + cport, .end = FLOW_END_EOF,
+    };
+    return tb_make(&s);
+}
+
+/* Linux SYN options (MSS, SACK_PERM, TS, NOP, WS) and TTL; or Windows'. */
+static void set_stack(flow_conn *c, bool linux_stack)
+{
+    static const uint8_t lx[] = { 2, 4, 8, 1, 3 }, win[] = { 2, 1, 3, 1, 1, 4 };
+    const uint8_t *l = linux_stack ? lx : win;
+    size_t n = linux_stack ? sizeof lx : sizeof win;
+    memcpy(c->client.syn_opts.layout, l, n);
+    c->client.syn_opts.layout_len = (uint8_t)n;
+    c->client.ttl_first = c->client.ttl_min = c->client.ttl_max = linux_stack ? 64 : 128;
+}
+
+/* A NAT's 4 outside ports, 40000-40003, each used twice: 4 connections held
+ * 5 s from t = 0, then (2 s after they closed, the source closing first) 4
+ * more for 1 s.  With `failures`, 2 SYNs from the pool got no answer at
+ * 1.0 s and 1.5 s. */
+static size_t nat_pool(flow_conn *c, bool failures)
+{
+    pkt_addr nat = tb_v4(10, 0, 0, 1);
+    size_t n = 0;
+    for (uint16_t i = 0; i < 4; i++)
+        c[n++] = ok_conn(nat, 40000 + i, 0.01 * i, 5, FLOW_SIDE_CLIENT, 1 + 20 * i, 1);
+    if (failures) {
+        c[n++] = failed_conn(nat, 40001, 1.0, 3, 101, 1);
+        c[n++] = failed_conn(nat, 40002, 1.5, 3, 121, 1);
+    }
+    for (uint16_t i = 0; i < 4; i++)
+        c[n++] = ok_conn(nat, 40000 + i, 7 + 0.01 * i, 1, FLOW_SIDE_CLIENT, 201 + 20 * i, 2);
+    return n;
+}
+
+static void snat_pool_of_four_full_while_syns_fail_is_an_error(void **state)
+{
+    (void)state;
+    flow_conn c[10];
+    size_t n = nat_pool(c, true);
+    diag_findings fs = run(c, n, DIAG_VANTAGE_PATH);
+    const diag_finding *f = find(&fs, "port-exhaustion");
+    assert_non_null(f);
+    assert_int_equal(count(&fs, "port-exhaustion"), 1);
+    assert_int_equal(f->severity, DIAG_ERROR);
+    assert_true(f->has_client && f->has_server);
+    assert_int_equal(f->server_port, 80);
+    assert_int_equal(param(f, "pool_low"), 40000);
+    assert_int_equal(param(f, "pool_high"), 40003);
+    assert_int_equal(param(f, "pool_size"), 4);
+    assert_int_equal(param(f, "peak_in_use"), 4);
+    assert_int_equal(param(f, "failed_attempts"), 2);
+    assert_int_equal(param(f, "connections"), 8);
+    assert_int_equal(param(f, "reuses"), 4);
+    /* life (4 x 5 s + 4 x 1 s) / 8 = 3 s, + the 2 s the source waited to reuse a port */
+    const diag_param *h = diag_param_get(f, "hold_s");
+    assert_non_null(h);
+    assert_float_equal(h->value, 5.0, 1e-6);
+    assert_true(h->has_min && h->has_max);
+    assert_float_equal(h->min, 3.0, 1e-6);
+    assert_float_equal(h->max, 5.0, 1e-6);
+    assert_float_equal(param(f, "max_rate"), 0.8, 1e-6);
+    assert_true(has_evidence_packet(f, 101));
+    assert_true(has_evidence_packet(f, 121));
+    /* the first connections holding the pool, and a reuse */
+    assert_true(has_evidence_packet(f, 1));
+    assert_true(has_evidence_packet(f, 201));
+    /* explained: not left to syn-unanswered */
+    assert_null(find(&fs, "syn-unanswered"));
+    diag_findings_free(&fs);
+}
+
+/* Seen at the server the NAT's dropped SYNs never arrive: a warning, and the
+ * pool is held by open connections, not by TIME_WAIT. */
+static void nat_pool_cycled_at_the_server_without_failures_is_a_warning(void **state)
+{
+    (void)state;
+    flow_conn c[8];
+    size_t n = nat_pool(c, false);
+    diag_findings fs = run(c, n, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = find(&fs, "port-exhaustion");
+    assert_non_null(f);
+    assert_int_equal(f->severity, DIAG_WARNING);
+    assert_int_equal(param(f, "pool_size"), 4);
+    assert_int_equal(param(f, "peak_in_use"), 4);
+    assert_int_equal(param(f, "failed_attempts"), 0);
+    /* full from the 4th SYN (0.03 s) to the end of the capture (8.03 s) */
+    assert_float_equal(param(f, "full_s"), 8.0, 1e-6);
+    assert_null(find(&fs, "timewait-accumulation"));
+    diag_findings_free(&fs);
+}
+
+/* Four connections on a Linux client whose ip_local_port_range is 4 ports:
+ * even ports first, then odd (__inet_hash_connect), each closed first. */
+static void narrow_range(flow_conn *c, bool linux_stack, const uint16_t *ports)
+{
+    pkt_addr cli = tb_v4(10, 0, 0, 5);
+    for (unsigned i = 0; i < 4; i++) {
+        c[i] = ok_conn(cli, ports[i], 0.05 * i, 0.001, FLOW_SIDE_CLIENT, 1 + 11 * i, 1);
+        set_stack(&c[i], linux_stack);
+    }
+}
+
+static void linux_client_narrow_range_held_in_timewait_is_a_warning(void **state)
+{
+    (void)state;
+    static const uint16_t ports[] = { 40000, 40002, 40003, 40001 };
+    flow_conn c[4];
+    narrow_range(c, true, ports);
+    diag_findings fs = run(c, 4, DIAG_VANTAGE_CLIENT);
+    const diag_finding *f = find(&fs, "port-exhaustion");
+    assert_non_null(f);
+    assert_int_equal(f->severity, DIAG_WARNING);
+    assert_int_equal(param(f, "pool_low"), 40000);
+    assert_int_equal(param(f, "pool_high"), 40003);
+    assert_int_equal(param(f, "pool_size"), 4);
+    assert_int_equal(param(f, "peak_in_use"), 4);
+    assert_int_equal(param(f, "failed_attempts"), 0);
+    assert_int_equal(param(f, "reuses"), 0);
+    /* full at 0.15 s; the first port (closed at 0.001 s) frees 60 s later */
+    assert_float_equal(param(f, "blocked_s"), 60.001 - 0.15, 1e-6);
+    assert_true(has_evidence_packet(f, 1));
+    assert_true(has_evidence_packet(f, 34));
+    /* the same ports, seen as TIME_WAIT that port-exhaustion found full */
+    const diag_finding *t = find(&fs, "timewait-accumulation");
+    assert_non_null(t);
+    assert_int_equal(t->severity, DIAG_ERROR);
+    assert_int_equal(param(t, "peak_timewait"), 4);
+    assert_int_equal(param(t, "port_budget"), 4);
+    assert_float_equal(param(t, "closer_share"), 1.0, 1e-9);
+    assert_float_equal(param(t, "timewait_s"), 60.0, 1e-9);
+    assert_true(has_evidence_packet(t, 11));
+    diag_findings_free(&fs);
+}
+
+/* Windows hands out ports in sequence: a contiguous block is normal there. */
+static void windows_client_sequential_ports_are_not_a_narrow_range(void **state)
+{
+    (void)state;
+    static const uint16_t ports[] = { 50001, 50002, 50003, 50004 };
+    flow_conn c[4];
+    narrow_range(c, false, ports);
+    diag_findings fs = run(c, 4, DIAG_VANTAGE_CLIENT);
+    assert_int_equal(fs.n, 0);
+    diag_findings_free(&fs);
+}
+
+/* A Linux client with room in its range uses ports of one parity only. */
+static void linux_client_even_ports_only_is_not_a_narrow_range(void **state)
+{
+    (void)state;
+    static const uint16_t ports[] = { 40000, 40002, 40004, 40006 };
+    flow_conn c[4];
+    narrow_range(c, true, ports);
+    diag_findings fs = run(c, 4, DIAG_VANTAGE_CLIENT);
+    assert_int_equal(fs.n, 0);
+    diag_findings_free(&fs);
+}
+
+/* The engine may be fed records in any order: same finding, same numbers. */
+static void records_in_reverse_order_give_the_same_pool(void **state)
+{
+    (void)state;
+    flow_conn c[10], r[10];
+    size_t n = nat_pool(c, true);
+    for (size_t i = 0; i < n; i++)
+        r[i] = c[n - 1 - i];
+    diag_findings fs = run(r, n, DIAG_VANTAGE_PATH);
+    const diag_finding *f = find(&fs, "port-exhaustion");
+    assert_non_null(f);
+    assert_int_equal(f->severity, DIAG_ERROR);
+    assert_int_equal(param(f, "pool_size"), 4);
+    assert_int_equal(param(f, "peak_in_use"), 4);
+    assert_int_equal(param(f, "failed_attempts"), 2);
+    assert_int_equal(param(f, "reuses"), 4);
+    assert_float_equal(param(f, "hold_s"), 5.0, 1e-6);
+    diag_findings_free(&fs);
+}
+
+/* Inside a NAT with 4 ports toward the server: 8 clients' connections start
+ * together, 4 are held 3 s, the other 4 SYNs are retransmitted and never
+ * answered; once the first 4 closed, 4 more get through. */
+static size_t inside_nat(flow_conn *c, double fail_at)
+{
+    pkt_addr cli = tb_v4(10, 1, 1, 2);
+    size_t n = 0;
+    for (uint16_t i = 0; i < 4; i++)
+        c[n++] = ok_conn(cli, 45000 + 2 * i, 0.02 * i, 3, FLOW_SIDE_CLIENT, 1 + 20 * i, 1);
+    for (uint16_t i = 0; i < 4; i++)
+        c[n++] = failed_conn(cli, 45010 + 2 * i, fail_at + 0.02 * i, 3, 81 + 5 * i, 1);
+    for (uint16_t i = 0; i < 4; i++)
+        c[n++] = ok_conn(cli, 45020 + 2 * i, 4.5 + 0.02 * i, 3, FLOW_SIDE_CLIENT, 201 + 20 * i, 1);
+    return n;
+}
+
+static void inside_nat_unanswered_syns_at_the_ceiling_are_an_error(void **state)
+{
+    (void)state;
+    flow_conn c[12];
+    size_t n = inside_nat(c, 0.08);
+    diag_findings fs = run(c, n, DIAG_VANTAGE_CLIENT);
+    const diag_finding *f = find(&fs, "port-exhaustion");
+    assert_non_null(f);
+    assert_int_equal(count(&fs, "port-exhaustion"), 1);
+    assert_int_equal(f->severity, DIAG_ERROR);
+    assert_int_equal(param(f, "pool_size"), 4);
+    assert_int_equal(param(f, "peak_in_use"), 4);
+    assert_int_equal(param(f, "failed_attempts"), 4);
+    assert_int_equal(param(f, "connections"), 8);
+    assert_float_equal(param(f, "hold_s"), 3.0, 1e-6);
+    assert_null(diag_param_get(f, "pool_low"));   /* the NAT's ports are not visible inside */
+    for (uint64_t p = 81; p <= 96; p += 5)
+        assert_true(has_evidence_packet(f, p));
+    assert_true(has_evidence_packet(f, 201));     /* got through once there was room */
+    assert_null(find(&fs, "syn-unanswered"));
+    diag_findings_free(&fs);
+}
+
+/* The same SYNs sent when nothing else was open: not a ceiling. */
+static void unanswered_syns_below_the_ceiling_stay_syn_unanswered(void **state)
+{
+    (void)state;
+    flow_conn c[12];
+    size_t n = inside_nat(c, 3.5);
+    diag_findings fs = run(c, n, DIAG_VANTAGE_CLIENT);
+    assert_null(find(&fs, "port-exhaustion"));
+    assert_non_null(find(&fs, "syn-unanswered"));
+    diag_findings_free(&fs);
+}
+
+/* At the server an unanswered SYN arrived: the ceiling signature is for
+ * captures inside the NAT. */
+static void ceiling_is_not_claimed_at_the_server(void **state)
+{
+    (void)state;
+    flow_conn c[12];
+    size_t n = inside_nat(c, 0.08);
+    diag_findings fs = run(c, n, DIAG_VANTAGE_SERVER);
+    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings_free(&fs);
+}
+
+/* One Linux client, 300 connections over 150 s from ports spread over its
+ * range, a few open at once, half closed by each side: healthy. */
+static void healthy_client_with_many_ports_and_few_concurrent_gives_no_finding(void **state)
+{
+    (void)state;
+    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    for (unsigned i = 0; i < 300; i++) {
+        flow_conn c = ok_conn(tb_v4(10, 0, 0, 7), (uint16_t)(33000 + 6 * i), 0.5 * i, 1.2,
+                              i % 2 ? FLOW_SIDE_SERVER : FLOW_SIDE_CLIENT, 1 + 12 * i, 1);
+        set_stack(&c, true);
+        diag_engine_conn(e, &c);
+    }
+    diag_findings fs = finish(e);
+    assert_int_equal(fs.n, 0);
+    diag_findings_free(&fs);
+}
+
+/* 20 ports reused every 20 s, one short connection at a time (the bench's
+ * pattern, scaled down): a pool, but never near full. */
+static void small_pool_reused_while_mostly_idle_gives_no_finding(void **state)
+{
+    (void)state;
+    diag_engine *e = engine(DIAG_VANTAGE_SERVER);
+    for (unsigned i = 0; i < 200; i++) {
+        flow_conn c = ok_conn(tb_v4(10, 0, 0, 8), (uint16_t)(40000 + i % 20), i, 0.05,
+                              i % 3 ? FLOW_SIDE_SERVER : FLOW_SIDE_CLIENT, 1 + 12 * i,
+                              1 + i / 20);
+        diag_engine_conn(e, &c);
+    }
+    diag_findings fs = finish(e);
+    assert_null(find(&fs, "port-exhaustion"));
+    assert_null(find(&fs, "timewait-accumulation"));
+    diag_findings_free(&fs);
+}
+
+/* A client bound to one source port (e.g. bind-before-connect) reconnects. */
+static void fixed_source_port_reused_is_not_a_pool(void **state)
+{
+    (void)state;
+    flow_conn c[3];
+    for (unsigned i = 0; i < 3; i++)
+        c[i] = ok_conn(tb_v4(10, 0, 0, 3), 40000, 2.0 * i, 1.5, FLOW_SIDE_SERVER, 1 + 12 * i,
+                       1 + i);
+    diag_findings fs = run(c, 3, DIAG_VANTAGE_SERVER);
+    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings_free(&fs);
+}
+
+/* Ports 40010 (twice), 40011, 40012: all in use only when the last new port
+ * appears, and nothing came after: no sign of a limit. */
+static void pool_full_only_when_its_last_port_appears_is_not_a_limit(void **state)
+{
+    (void)state;
+    pkt_addr cli = tb_v4(10, 0, 0, 1);
+    flow_conn c[4] = {
+        ok_conn(cli, 40010, 0.0, 0.007, FLOW_SIDE_SERVER, 1, 1),
+        ok_conn(cli, 40010, 0.507, 1.008, FLOW_SIDE_CLIENT, 9, 2),
+        ok_conn(cli, 40011, 1.615, 2.0, FLOW_SIDE_NONE, 19, 1),
+        ok_conn(cli, 40012, 2.719, 1.006, FLOW_SIDE_CLIENT, 25, 1),
+    };
+    diag_findings fs = run(c, 4, DIAG_VANTAGE_PATH);
+    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings_free(&fs);
+}
+
+/* Three ports, each reused once 1-2 s after a short connection, the second
+ * connections left open: at t = 200 s all three are held (two of them idle
+ * since long), and one more reuse follows.  The pool never turned over. */
+static void idle_connections_left_open_on_a_few_ports_are_not_a_limit(void **state)
+{
+    (void)state;
+    pkt_addr cli = tb_v4(10, 1, 1, 1);
+    flow_conn c[6];
+    for (unsigned i = 0; i < 3; i++) {
+        c[2 * i] = ok_conn(cli, (uint16_t)(3000 + i), 100.0 * i, 0.34, FLOW_SIDE_SERVER,
+                           1 + 100 * i, 1);
+        c[2 * i + 1] = ok_conn(cli, (uint16_t)(3000 + i), 100.0 * i + 1.34 + i, 30,
+                               FLOW_SIDE_NONE, 51 + 100 * i, 2);
+    }
+    diag_findings fs = run(c, 6, DIAG_VANTAGE_SERVER);
+    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings_free(&fs);
+}
+
+/* A Linux proxy (TTL 64) closing first 300 connections a second to one
+ * backend for 50 s: 15 000 tuples in TIME_WAIT, over half of 28 232. */
+static void proxy_closing_first_past_half_its_budget_is_a_warning(void **state)
+{
+    (void)state;
+    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    for (unsigned i = 0; i < 15000; i++) {
+        flow_conn c = ok_conn(tb_v4(10, 0, 0, 20), (uint16_t)(32768 + i), i / 300.0, 0.01,
+                              FLOW_SIDE_CLIENT, 1 + 12 * (uint64_t)i, 1);
+        set_stack(&c, true);
+        diag_engine_conn(e, &c);
+    }
+    diag_findings fs = finish(e);
+    const diag_finding *t = find(&fs, "timewait-accumulation");
+    assert_non_null(t);
+    assert_int_equal(t->severity, DIAG_WARNING);
+    assert_int_equal(param(t, "peak_timewait"), 15000);
+    assert_int_equal(param(t, "port_budget"), 28232);
+    assert_float_equal(param(t, "closer_share"), 1.0, 1e-9);
+    assert_float_equal(param(t, "timewait_s"), 60.0, 1e-9);
+    /* 15 000 closes over the 50 s from the first SYN to the last close */
+    assert_float_equal(param(t, "close_rate"), 15000 / (14999 / 300.0 + 0.01), 1e-6);
+    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings_free(&fs);
+}
+
+/* A Windows client (TTL 128: 120 s, 16 384 ports) closing first 200 a
+ * second for 12 s: 2 400 tuples now, 24 000 at a steady state. */
+static void close_rate_that_would_exhaust_the_budget_is_a_warning(void **state)
+{
+    (void)state;
+    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    for (unsigned i = 0; i < 2400; i++) {
+        flow_conn c = ok_conn(tb_v4(10, 0, 0, 21), (uint16_t)(49152 + i), i / 200.0, 0.02,
+                              FLOW_SIDE_CLIENT, 1 + 12 * (uint64_t)i, 1);
+        set_stack(&c, false);
+        diag_engine_conn(e, &c);
+    }
+    diag_findings fs = finish(e);
+    const diag_finding *t = find(&fs, "timewait-accumulation");
+    assert_non_null(t);
+    assert_int_equal(t->severity, DIAG_WARNING);
+    assert_int_equal(param(t, "peak_timewait"), 2400);
+    assert_int_equal(param(t, "port_budget"), 16384);
+    assert_float_equal(param(t, "timewait_s"), 120.0, 1e-9);
+    double rate = 2400 / (2399 / 200.0 + 0.02);
+    assert_float_equal(param(t, "close_rate"), rate, 1e-6);
+    assert_float_equal(param(t, "projected_timewait"), rate * 120, 1e-3);
+    diag_findings_free(&fs);
+}
+
+/* The same traffic closed by the server: its TIME_WAIT costs no port. */
+static void server_closing_first_is_not_timewait_accumulation(void **state)
+{
+    (void)state;
+    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    for (unsigned i = 0; i < 15000; i++) {
+        flow_conn c = ok_conn(tb_v4(10, 0, 0, 20), (uint16_t)(32768 + i), i / 300.0, 0.01,
+                              FLOW_SIDE_SERVER, 1 + 12 * (uint64_t)i, 1);
+        set_stack(&c, true);
+        diag_engine_conn(e, &c);
+    }
+    diag_findings fs = finish(e);
+    assert_null(find(&fs, "timewait-accumulation"));
+    diag_findings_free(&fs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(snat_pool_of_four_full_while_syns_fail_is_an_error),
+        cmocka_unit_test(nat_pool_cycled_at_the_server_without_failures_is_a_warning),
+        cmocka_unit_test(records_in_reverse_order_give_the_same_pool),
+        cmocka_unit_test(linux_client_narrow_range_held_in_timewait_is_a_warning),
+        cmocka_unit_test(windows_client_sequential_ports_are_not_a_narrow_range),
+        cmocka_unit_test(linux_client_even_ports_only_is_not_a_narrow_range),
+        cmocka_unit_test(inside_nat_unanswered_syns_at_the_ceiling_are_an_error),
+        cmocka_unit_test(unanswered_syns_below_the_ceiling_stay_syn_unanswered),
+        cmocka_unit_test(ceiling_is_not_claimed_at_the_server),
+        cmocka_unit_test(healthy_client_with_many_ports_and_few_concurrent_gives_no_finding),
+        cmocka_unit_test(small_pool_reused_while_mostly_idle_gives_no_finding),
+        cmocka_unit_test(fixed_source_port_reused_is_not_a_pool),
+        cmocka_unit_test(pool_full_only_when_its_last_port_appears_is_not_a_limit),
+        cmocka_unit_test(idle_connections_left_open_on_a_few_ports_are_not_a_limit),
+        cmocka_unit_test(proxy_closing_first_past_half_its_budget_is_a_warning),
+        cmocka_unit_test(close_rate_that_would_exhaust_the_budget_is_a_warning),
+        cmocka_unit_test(server_closing_first_is_not_timewait_accumulation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
