@@ -21,15 +21,18 @@ static const diag_detector *const detectors[] = {
 };
 #define N_DETECTORS (sizeof detectors / sizeof detectors[0])
 
-/* Previous incarnations waiting for the next one of the same 4-tuple. */
+/* Previous incarnations waiting for the next one of the same 4-tuple, in
+ * a chained hash that doubles when it holds more entries than buckets.
+ * The key and its hash lead the node so a lookup rarely touches the record. */
 typedef struct pending {
     struct pending *next;
-    pkt_addr a, b;
+    uint32_t hash;
     uint16_t pa, pb;
+    pkt_addr a, b;
     flow_conn conn;
 } pending;
 
-#define PENDING_BUCKETS 4096
+#define PENDING_BUCKETS_MIN 4096
 
 /* Handshake timing votes for the vantage point (see infer_vantage). */
 typedef struct vantage_votes {
@@ -41,7 +44,9 @@ struct diag_engine {
     diag_config cfg;
     diag_ctx ctx;
     void *state[N_DETECTORS];
-    pending *pend[PENDING_BUCKETS];
+    pending **pend;
+    size_t pend_mask;           /* buckets - 1 */
+    size_t pend_count;
     vantage_votes votes;
     bool oom;
 };
@@ -132,6 +137,10 @@ diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen
         goto out_nomem;
     e->cfg = *cfg;
     e->ctx.vantage = cfg->vantage;
+    e->pend = calloc(PENDING_BUCKETS_MIN, sizeof *e->pend);
+    if (e->pend == NULL)
+        goto out_free;
+    e->pend_mask = PENDING_BUCKETS_MIN - 1;
     for (size_t i = 0; i < N_DETECTORS; i++) {
         if (detectors[i]->create == NULL)
             continue;
@@ -156,7 +165,7 @@ void diag_engine_free(diag_engine *e)
     for (size_t i = 0; i < N_DETECTORS; i++)
         if (e->state[i] != NULL && detectors[i]->destroy != NULL)
             detectors[i]->destroy(e->state[i]);
-    for (size_t i = 0; i < PENDING_BUCKETS; i++) {
+    for (size_t i = 0; e->pend != NULL && i <= e->pend_mask; i++) {
         pending *p = e->pend[i];
         while (p != NULL) {
             pending *n = p->next;
@@ -164,6 +173,7 @@ void diag_engine_free(diag_engine *e)
             p = n;
         }
     }
+    free(e->pend);
     free(e->ctx.tw);
     free(e->ctx.explained);
     free(e);
@@ -193,13 +203,13 @@ static void conn_key(const flow_conn *c, pkt_addr *a, uint16_t *pa, pkt_addr *b,
     *pb = cf ? c->server.port : c->client.port;
 }
 
-static size_t key_bucket(const pkt_addr *a, uint16_t pa, const pkt_addr *b, uint16_t pb)
+static uint32_t key_hash(const pkt_addr *a, uint16_t pa, const pkt_addr *b, uint16_t pb)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL;     /* FNV-1a over the key */
     for (int i = 0; i < 16; i++)
         h = (h ^ a->b[i] ^ ((uint64_t)b->b[i] << 8)) * 1099511628211ULL;
     h = (h ^ pa ^ ((uint64_t)pb << 16)) * 1099511628211ULL;
-    return (size_t)(h % PENDING_BUCKETS);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 /* Take the previous incarnation of c's 4-tuple, if one is waiting. */
@@ -208,16 +218,38 @@ static pending *take_pending(diag_engine *e, const flow_conn *c)
     pkt_addr a, b;
     uint16_t pa, pb;
     conn_key(c, &a, &pa, &b, &pb);
-    pending **pp = &e->pend[key_bucket(&a, pa, &b, pb)];
+    uint32_t h = key_hash(&a, pa, &b, pb);
+    pending **pp = &e->pend[h & e->pend_mask];
     for (; *pp != NULL; pp = &(*pp)->next) {
         pending *p = *pp;
-        if (p->pa == pa && p->pb == pb && memcmp(p->a.b, a.b, 16) == 0 &&
+        if (p->hash == h && p->pa == pa && p->pb == pb && memcmp(p->a.b, a.b, 16) == 0 &&
             memcmp(p->b.b, b.b, 16) == 0) {
             *pp = p->next;
+            e->pend_count--;
             return p;
         }
     }
     return NULL;
+}
+
+static void grow_pending(diag_engine *e)
+{
+    size_t nb = (e->pend_mask + 1) * 2;
+    pending **v = calloc(nb, sizeof *v);
+    if (v == NULL)
+        return;         /* longer chains, still correct */
+    for (size_t i = 0; i <= e->pend_mask; i++) {
+        pending *p = e->pend[i];
+        while (p != NULL) {
+            pending *n = p->next;
+            p->next = v[p->hash & (nb - 1)];
+            v[p->hash & (nb - 1)] = p;
+            p = n;
+        }
+    }
+    free(e->pend);
+    e->pend = v;
+    e->pend_mask = nb - 1;
 }
 
 static void keep_pending(diag_engine *e, const flow_conn *c)
@@ -228,10 +260,12 @@ static void keep_pending(diag_engine *e, const flow_conn *c)
         return;
     }
     conn_key(c, &p->a, &p->pa, &p->b, &p->pb);
+    p->hash = key_hash(&p->a, p->pa, &p->b, p->pb);
     p->conn = *c;
-    size_t k = key_bucket(&p->a, p->pa, &p->b, p->pb);
-    p->next = e->pend[k];
-    e->pend[k] = p;
+    p->next = e->pend[p->hash & e->pend_mask];
+    e->pend[p->hash & e->pend_mask] = p;
+    if (++e->pend_count > e->pend_mask + 1)
+        grow_pending(e);
 }
 
 static bool is_initial_ttl(uint8_t t)
