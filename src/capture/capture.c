@@ -298,8 +298,54 @@ out_free:
     return NULL;
 }
 
+/* Apply the filter to a frame; 1 keep, 0 drop, -1 error (input failed). */
+static int filter_frame(cap_reader *r, cap_input *in, const cap_frame *f, char *errbuf,
+                        size_t errlen)
+{
+    char ferr[CAP_ERRBUF];
+    const struct bpf_program *prog = filter_for(r, f->dlt, ferr, sizeof ferr);
+    if (prog == NULL) {
+        set_err(errbuf, errlen, "%s: packet %llu: %s", in->name,
+                (unsigned long long)f->file_packet, ferr);
+        in->done = in->failed = true;
+        in->need_refill = false;
+        return -1;
+    }
+    struct pcap_pkthdr h = {
+        .caplen = f->caplen,
+        .len = f->wirelen,
+    };
+    if (pcap_offline_filter(prog, &h, f->data) != 0)
+        return 1;
+    in->filtered++;
+    return 0;
+}
+
+/* One input: no merge to do. */
+static int next_single(cap_reader *r, cap_frame *f, char *errbuf, size_t errlen)
+{
+    cap_input *in = &r->in[0];
+    for (;;) {
+        int rc = refill(in, 0, errbuf, errlen);
+        if (rc <= 0)
+            return rc;
+        *f = in->head;
+        in->has_head = false;
+        r->num += in->head_skipped;
+        in->head_skipped = 0;
+        f->num = ++r->num;
+        if (r->bpf == NULL)
+            return 1;
+        rc = filter_frame(r, in, f, errbuf, errlen);
+        if (rc != 0)
+            return rc;
+    }
+}
+
 int cap_next(cap_reader *r, cap_frame *f, char *errbuf, size_t errlen)
 {
+    if (r->n == 1)
+        return next_single(r, f, errbuf, errlen);
     for (;;) {
         /* Refill every input whose head was taken (at most one, except at
            the start) and note the earliest head. */
@@ -321,22 +367,9 @@ int cap_next(cap_reader *r, cap_frame *f, char *errbuf, size_t errlen)
         f->num = ++r->num;
         if (r->bpf == NULL)
             return 1;
-        char ferr[CAP_ERRBUF];
-        const struct bpf_program *prog = filter_for(r, f->dlt, ferr, sizeof ferr);
-        if (prog == NULL) {
-            set_err(errbuf, errlen, "%s: packet %llu: %s", best->name,
-                    (unsigned long long)f->file_packet, ferr);
-            best->done = best->failed = true;
-            best->need_refill = false;
-            return -1;
-        }
-        struct pcap_pkthdr h = {
-            .caplen = f->caplen,
-            .len = f->wirelen,
-        };
-        if (pcap_offline_filter(prog, &h, f->data) != 0)
-            return 1;
-        best->filtered++;
+        int rc = filter_frame(r, best, f, errbuf, errlen);
+        if (rc != 0)
+            return rc;
     }
 }
 

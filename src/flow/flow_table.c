@@ -53,11 +53,17 @@ typedef struct flow_key {
     uint16_t pb;
 } flow_key;
 
+/* Links of an entry, kept apart from it in one compact array: walking a
+ * chain or unlinking a neighbour from a list touches 16 bytes per entry
+ * that mostly stay in cache, not the entries themselves. */
+typedef struct flow_node {
+    uint32_t hash;
+    uint32_t chain;             /* next entry in the bucket, or free list */
+    uint32_t prev, next;        /* list links */
+} flow_node;
+
 typedef struct flow_entry {
     flow_key key;
-    uint32_t hash;
-    uint32_t chain;             /* next entry in the bucket */
-    uint32_t prev, next;        /* list links */
     uint32_t gen;               /* bumped when the slot is reused */
     uint32_t incarnations;      /* lives of this 4-tuple so far */
     int64_t  queued_ts;         /* list position time (see above) */
@@ -85,6 +91,8 @@ struct flow_table {
     uint64_t hseed[6];          /* per-word secrets of key_hash, from seed */
     flow_entry **chunks;
     uint32_t nchunks;
+    flow_node *nodes;           /* one per slot handed out */
+    uint32_t nodes_cap;
     uint32_t allocated;         /* slots handed out from chunks */
     uint32_t free_head;         /* free list through .chain */
     uint32_t count;
@@ -107,6 +115,11 @@ struct flow_table {
 static inline flow_entry *E(const flow_table *t, uint32_t i)
 {
     return &t->chunks[i >> CHUNK_SHIFT][i & (CHUNK_SIZE - 1)];
+}
+
+static inline flow_node *N(const flow_table *t, uint32_t i)
+{
+    return &t->nodes[i];
 }
 
 /* 64-bit finaliser of MurmurHash3 (fmix64): every input bit affects every
@@ -176,18 +189,18 @@ static bool make_key(const pkt_view *v, flow_key *k)
 
 static void list_remove(flow_table *t, flow_list *l, uint32_t i)
 {
-    flow_entry *e = E(t, i);
-    if (e->prev != NIL) E(t, e->prev)->next = e->next; else l->head = e->next;
-    if (e->next != NIL) E(t, e->next)->prev = e->prev; else l->tail = e->prev;
+    flow_node *e = N(t, i);
+    if (e->prev != NIL) N(t, e->prev)->next = e->next; else l->head = e->next;
+    if (e->next != NIL) N(t, e->next)->prev = e->prev; else l->tail = e->prev;
     e->prev = e->next = NIL;
 }
 
 static void list_append(flow_table *t, flow_list *l, uint32_t i)
 {
-    flow_entry *e = E(t, i);
+    flow_node *e = N(t, i);
     e->next = NIL;
     e->prev = l->tail;
-    if (l->tail != NIL) E(t, l->tail)->next = i; else l->head = i;
+    if (l->tail != NIL) N(t, l->tail)->next = i; else l->head = i;
     l->tail = i;
 }
 
@@ -256,6 +269,7 @@ void flow_table_free(flow_table *t)
         for (uint32_t i = 0; i < t->nchunks; i++)
             free(t->chunks[i]);
     free(t->chunks);
+    free(t->nodes);
     free(t->buckets);
     free(t->frags);
     free(t);
@@ -275,13 +289,14 @@ static void retire(flow_table *t, uint32_t i, enum flow_end why)
     flow_entry *e = E(t, i);
     emit(t, e, why);
     list_remove(t, e->on_closed ? &t->closed : &t->open, i);
-    uint32_t *pp = &t->buckets[e->hash & t->mask];
+    flow_node *n = N(t, i);
+    uint32_t *pp = &t->buckets[n->hash & t->mask];
     while (*pp != i)
-        pp = &E(t, *pp)->chain;
-    *pp = e->chain;
+        pp = &N(t, *pp)->chain;
+    *pp = n->chain;
     e->in_use = false;
     e->gen++;
-    e->chain = t->free_head;
+    n->chain = t->free_head;
     t->free_head = i;
     t->count--;
 }
@@ -318,7 +333,7 @@ static uint32_t slot_alloc(flow_table *t)
 {
     if (t->free_head != NIL) {
         uint32_t i = t->free_head;
-        t->free_head = E(t, i)->chain;
+        t->free_head = N(t, i)->chain;
         return i;
     }
     if (t->allocated >= t->cfg.capacity)
@@ -329,6 +344,17 @@ static uint32_t slot_alloc(flow_table *t)
         if (t->chunks[c] == NULL)
             return NIL;
     }
+    if (t->allocated == t->nodes_cap) {
+        uint32_t nc = t->nodes_cap ? t->nodes_cap * 2 : CHUNK_SIZE;
+        if (nc > t->cfg.capacity)
+            nc = t->cfg.capacity;
+        flow_node *n = realloc(t->nodes, (size_t)nc * sizeof *n);
+        if (n == NULL)
+            return NIL;
+        t->nodes = n;
+        t->nodes_cap = nc;
+    }
+    memset(N(t, t->allocated), 0xff, sizeof(flow_node));
     return t->allocated++;
 }
 
@@ -366,8 +392,9 @@ static void grow_buckets(flow_table *t)
         flow_entry *e = E(t, i);
         if (!e->in_use)
             continue;
-        e->chain = b[e->hash & (nb - 1)];
-        b[e->hash & (nb - 1)] = i;
+        flow_node *n = N(t, i);
+        n->chain = b[n->hash & (nb - 1)];
+        b[n->hash & (nb - 1)] = i;
     }
     free(t->buckets);
     t->buckets = b;
@@ -389,12 +416,12 @@ static uint32_t insert(flow_table *t, const flow_key *k, uint32_t h)
     }
     flow_entry *e = E(t, i);
     e->key = *k;
-    e->hash = h;
+    N(t, i)->hash = h;
     e->incarnations = 0;
     e->in_use = true;
     e->on_closed = false;
     e->queued_ts = t->last_ts;
-    e->chain = t->buckets[h & t->mask];
+    N(t, i)->chain = t->buckets[h & t->mask];
     t->buckets[h & t->mask] = i;
     list_append(t, &t->open, i);
     t->count++;
@@ -407,11 +434,9 @@ static uint32_t insert(flow_table *t, const flow_key *k, uint32_t h)
 
 static uint32_t lookup(const flow_table *t, const flow_key *k, uint32_t h)
 {
-    for (uint32_t i = t->buckets[h & t->mask]; i != NIL; i = E(t, i)->chain) {
-        const flow_entry *e = E(t, i);
-        if (e->hash == h && key_eq(&e->key, k))
+    for (uint32_t i = t->buckets[h & t->mask]; i != NIL; i = N(t, i)->chain)
+        if (N(t, i)->hash == h && key_eq(&E(t, i)->key, k))
             return i;
-    }
     return NIL;
 }
 
@@ -576,9 +601,9 @@ void flow_table_flush(flow_table *t)
         return;
     }
     size_t n = 0;
-    for (uint32_t i = t->open.head; i != NIL; i = E(t, i)->next)
+    for (uint32_t i = t->open.head; i != NIL; i = N(t, i)->next)
         v[n++] = E(t, i);
-    for (uint32_t i = t->closed.head; i != NIL; i = E(t, i)->next)
+    for (uint32_t i = t->closed.head; i != NIL; i = N(t, i)->next)
         v[n++] = E(t, i);
     qsort(v, n, sizeof *v, cmp_first);
     for (size_t j = 0; j < n; j++)

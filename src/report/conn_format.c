@@ -44,14 +44,16 @@ void rep_conn_writer_free(rep_conn_writer *w)
 
 void rep_json_string(FILE *out, const char *s)
 {
-    outbuf o = { 0, false, { 0 } };
+    outbuf o;
+    ob_init(&o);
     ob_json_str(&o, s);
     ob_flush(&o, out);
 }
 
 void rep_json_time(FILE *out, int64_t ts_ns)
 {
-    outbuf o = { 0, false, { 0 } };
+    outbuf o;
+    ob_init(&o);
     ob_time(&o, ts_ns);
     ob_flush(&o, out);
 }
@@ -259,7 +261,8 @@ static void table_endpoint(outbuf *o, const flow_endpoint *e)
 /* Seconds with 6 decimals, right-aligned in w columns. */
 static void table_secs(outbuf *o, int64_t ns, size_t w)
 {
-    outbuf t = { 0, false, { 0 } };
+    outbuf t;
+    ob_init(&t);
     ob_time(&t, ns);
     ob_pad(o, t.b, t.len, w, true);
 }

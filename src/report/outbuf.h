@@ -21,6 +21,15 @@ typedef struct outbuf {
     char b[OB_CAP];
 } outbuf;
 
+/* Start an empty buffer.  Only the header is set: the 8 KiB of text are
+ * written before they are read, and zeroing them per record would cost
+ * more than formatting the record. */
+static inline void ob_init(outbuf *o)
+{
+    o->len = 0;
+    o->overflow = false;
+}
+
 static inline void ob_mem(outbuf *o, const char *s, size_t n)
 {
     if (n > OB_CAP - o->len) {
