@@ -99,6 +99,20 @@ static bool tcp_options(pkt_view *v, pkt_cursor o, size_t room)
     uint8_t kind, len;
     pkt_cursor body;
 
+    /* Fast path for the layout nearly every segment after the SYN carries:
+       NOP, NOP, timestamps (RFC 7323 appendix A), all 12 bytes captured.
+       Same result as the walk below, without it. */
+    if (room == 12 && o.len == 12 && o.p[0] == TCPOPT_NOP && o.p[1] == TCPOPT_NOP &&
+        o.p[2] == TCPOPT_TIMESTAMP && o.p[3] == TCPOLEN_TIMESTAMP) {
+        opt->layout[0] = TCPOPT_NOP;
+        opt->layout[1] = TCPOPT_NOP;
+        opt->layout[2] = TCPOPT_TIMESTAMP;
+        opt->layout_len = 3;
+        cur_skip(&o, 4);
+        opt->has_ts = cur_be32(&o, &opt->tsval) && cur_be32(&o, &opt->tsecr);
+        return true;
+    }
+
     while (cur_u8(&o, &kind)) {
         room--;
         if (opt->layout_len < PKT_OPT_LAYOUT_MAX)
