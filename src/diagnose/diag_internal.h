@@ -122,6 +122,29 @@ extern const diag_detector diag_det_syn_unanswered;
 
 /* ---- helpers for detectors ---------------------------------------------- */
 
+/* Records found by key (group_index.c): the detector keeps the records in
+ * its own array; a diag_index finds them.  key_len bytes at key_off in each
+ * record form the key (no padding inside). */
+typedef struct diag_table {
+    size_t size;                /* bytes per record */
+    size_t key_off;
+    size_t key_len;
+} diag_table;
+
+typedef struct diag_index {
+    uint32_t *slot;             /* position + 1, 0 = empty */
+    size_t   mask;              /* slots - 1 */
+    uint64_t seed;              /* set once by the owner */
+} diag_index;
+
+/* Position of the record with this key in *v (n records, capacity cap);
+ * a new zeroed record with the key set is appended when there is none
+ * (*created true; created may be NULL).  -1 when out of memory. */
+long diag_index_get(diag_index *ix, const diag_table *t, void **v, size_t *n, size_t *cap,
+                    const void *key, bool *created);
+/* Free the index (the records are the owner's). */
+void diag_index_reset(diag_index *ix);
+
 static inline double diag_secs(int64_t ns) { return (double)ns / 1e9; }
 
 /* a after b in sequence space (RFC 9293 3.4, modulo 2^32). */

@@ -1,5 +1,6 @@
 /* nat_multiple_hosts.c - detector: one source address carries several hosts (timestamp clocks, TTLs, SYN shapes). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,9 +118,7 @@ static const nh_sig *csig_at(const nh_pair *p, uint32_t i)
 typedef struct nh_state {
     nh_pair *p;
     size_t n, cap;
-    uint32_t *slot;             /* open addressing: pair index + 1, 0 = empty */
-    size_t n_slots;
-    uint64_t seed;
+    diag_index ix;              /* (client, server) -> pair */
     diag_host_est *est;         /* published in ctx->hosts */
     bool oom;
 } nh_state;
@@ -141,7 +140,7 @@ static void *nh_create(diag_ctx *ctx)
     (void)ctx;
     nh_state *st = calloc(1, sizeof *st);
     if (st != NULL)
-        st->seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)st;
+        st->ix.seed = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)st;
     return st;
 }
 
@@ -153,69 +152,22 @@ static void nh_destroy(void *p)
         free(st->p[i].more_sigs);
     }
     free(st->p);
-    free(st->slot);
+    diag_index_reset(&st->ix);
     free(st->est);
     free(st);
 }
 
 /* ---- the (client, server) table ----------------------------------------- */
 
-static uint64_t pair_hash(const nh_state *st, const pkt_addr *a, const pkt_addr *b)
-{
-    uint64_t w[4];
-    memcpy(&w[0], a->b, 16);
-    memcpy(&w[2], b->b, 16);
-    uint64_t h = st->seed;
-    for (int i = 0; i < 4; i++) {
-        h ^= w[i];
-        h *= 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 32;
-    }
-    return h;
-}
-
-static int grow_slots(nh_state *st)
-{
-    size_t ns = st->n_slots ? st->n_slots * 2 : 256;
-    uint32_t *s = calloc(ns, sizeof *s);
-    if (s == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < st->n; i++) {
-        size_t k = (size_t)pair_hash(st, &st->p[i].client, &st->p[i].server) & (ns - 1);
-        while (s[k] != 0)
-            k = (k + 1) & (ns - 1);
-        s[k] = (uint32_t)i + 1;
-    }
-    free(st->slot);
-    st->slot = s;
-    st->n_slots = ns;
-    return 0;
-}
-
 static nh_pair *get_pair(nh_state *st, const pkt_addr *c, const pkt_addr *s)
 {
-    if ((st->n + 1) * 2 > st->n_slots && grow_slots(st) != 0)
-        return NULL;
-    size_t k = (size_t)pair_hash(st, c, s) & (st->n_slots - 1);
-    for (; st->slot[k] != 0; k = (k + 1) & (st->n_slots - 1)) {
-        nh_pair *p = &st->p[st->slot[k] - 1];
-        if (memcmp(p->client.b, c->b, 16) == 0 && memcmp(p->server.b, s->b, 16) == 0)
-            return p;
-    }
-    if (st->n == st->cap) {
-        size_t nc = st->cap ? st->cap * 2 : 64;
-        nh_pair *np = realloc(st->p, nc * sizeof *np);
-        if (np == NULL)
-            return NULL;
-        st->p = np;
-        st->cap = nc;
-    }
-    nh_pair *p = &st->p[st->n];
-    memset(p, 0, sizeof *p);
-    p->client = *c;
-    p->server = *s;
-    st->slot[k] = (uint32_t)++st->n;
-    return p;
+    static const diag_table tab = { sizeof(nh_pair), offsetof(nh_pair, client),
+                                    2 * sizeof(pkt_addr) };
+    pkt_addr key[2] = { *c, *s };
+    void *v = st->p;
+    long i = diag_index_get(&st->ix, &tab, &v, &st->n, &st->cap, key, NULL);
+    st->p = v;
+    return i < 0 ? NULL : &st->p[i];
 }
 
 /* ---- signatures and clocks ---------------------------------------------- */
@@ -813,9 +765,7 @@ static int nh_finish(void *vst, diag_ctx *ctx, diag_findings *out)
         return 0;
     /* sorted pairs make the output independent of the hash seed */
     qsort(st->p, st->n, sizeof *st->p, cmp_pair);
-    free(st->slot);
-    st->slot = NULL;
-    st->n_slots = 0;
+    diag_index_reset(&st->ix);
     st->est = calloc(st->n, sizeof *st->est);
     ip_view *v = malloc(sizeof *v);
     if (st->est == NULL || v == NULL) {

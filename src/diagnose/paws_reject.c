@@ -1,5 +1,6 @@
 /* paws_reject.c - detector: SYNs dropped by a per-host timestamp check (tcp_tw_recycle) behind a NAT. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,9 +109,7 @@ typedef struct pw_state {
     size_t n_rec, cap_rec;
     pw_pair *pair;
     size_t n_pair, cap_pair;
-    uint32_t *slot;             /* pair index + 1, 0 = empty */
-    size_t n_slots;
-    uint64_t seed;
+    diag_index ix;              /* (client, server) -> pair */
     bool oom;
 } pw_state;
 
@@ -119,7 +118,7 @@ static void *pw_create(diag_ctx *ctx)
     (void)ctx;
     pw_state *st = calloc(1, sizeof *st);
     if (st != NULL) {
-        st->seed = 0xc2b2ae3d27d4eb4fULL ^ (uint64_t)(uintptr_t)st;
+        st->ix.seed = 0xc2b2ae3d27d4eb4fULL ^ (uint64_t)(uintptr_t)st;
         st->syn_sorted = true;
     }
     return st;
@@ -134,7 +133,7 @@ static void pw_destroy(void *p)
     free(st->att);
     free(st->rec);
     free(st->pair);
-    free(st->slot);
+    diag_index_reset(&st->ix);
     free(st);
 }
 
@@ -154,57 +153,16 @@ static bool reserve(void **v, size_t *cap, size_t n, size_t sz)
 
 /* ---- the (client, server) table ----------------------------------------- */
 
-static uint64_t pair_hash(const pw_state *st, const pkt_addr *a, const pkt_addr *b)
-{
-    uint64_t w[4];
-    memcpy(&w[0], a->b, 16);
-    memcpy(&w[2], b->b, 16);
-    uint64_t h = st->seed;
-    for (int i = 0; i < 4; i++) {
-        h ^= w[i];
-        h *= 0x9e3779b97f4a7c15ULL;
-        h ^= h >> 32;
-    }
-    return h;
-}
-
-static int grow_slots(pw_state *st)
-{
-    size_t ns = st->n_slots ? st->n_slots * 2 : 256;
-    uint32_t *s = calloc(ns, sizeof *s);
-    if (s == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < st->n_pair; i++) {
-        size_t k = (size_t)pair_hash(st, &st->pair[i].client, &st->pair[i].server) & (ns - 1);
-        while (s[k] != 0)
-            k = (k + 1) & (ns - 1);
-        s[k] = (uint32_t)i + 1;
-    }
-    free(st->slot);
-    st->slot = s;
-    st->n_slots = ns;
-    return 0;
-}
-
 /* Index of the pair, added if new; -1 on allocation failure. */
 static long pair_index(pw_state *st, const pkt_addr *c, const pkt_addr *s)
 {
-    if ((st->n_pair + 1) * 2 > st->n_slots && grow_slots(st) != 0)
-        return -1;
-    size_t k = (size_t)pair_hash(st, c, s) & (st->n_slots - 1);
-    for (; st->slot[k] != 0; k = (k + 1) & (st->n_slots - 1)) {
-        const pw_pair *p = &st->pair[st->slot[k] - 1];
-        if (memcmp(p->client.b, c->b, 16) == 0 && memcmp(p->server.b, s->b, 16) == 0)
-            return (long)st->slot[k] - 1;
-    }
-    if (!reserve((void **)&st->pair, &st->cap_pair, st->n_pair, sizeof *st->pair))
-        return -1;
-    pw_pair *p = &st->pair[st->n_pair];
-    memset(p, 0, sizeof *p);
-    p->client = *c;
-    p->server = *s;
-    st->slot[k] = (uint32_t)++st->n_pair;
-    return (long)st->n_pair - 1;
+    static const diag_table tab = { sizeof(pw_pair), offsetof(pw_pair, client),
+                                    2 * sizeof(pkt_addr) };
+    pkt_addr key[2] = { *c, *s };
+    void *v = st->pair;
+    long i = diag_index_get(&st->ix, &tab, &v, &st->n_pair, &st->cap_pair, key, NULL);
+    st->pair = v;
+    return i;
 }
 
 /* ---- gathering ------------------------------------------------------------ */

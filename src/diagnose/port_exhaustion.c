@@ -1,5 +1,6 @@
 /* port_exhaustion.c - detector: a source's ports toward one destination are all in use when new connections need one. */
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -101,17 +102,10 @@ typedef struct pe_group {
     bool     linux_syn;         /* every SYN had a Linux option layout */
 } pe_group;
 
-/* Open addressing: slot = group number + 1, 0 = empty; seeded hash. */
-typedef struct pe_index {
-    uint32_t *slot;
-    size_t   mask;
-    size_t   used;
-} pe_index;
-
 typedef struct pe_groups {
     pe_group *v;
     size_t   n, cap;
-    pe_index ix;
+    diag_index ix;              /* key -> group */
 } pe_groups;
 
 typedef struct pe_state {
@@ -120,7 +114,6 @@ typedef struct pe_state {
     pe_fail  *fail;
     size_t   n_fail, cap_fail;
     pe_groups src, dst;
-    uint64_t seed;
     bool     oom;
 } pe_state;
 
@@ -142,8 +135,11 @@ static void *pe_create(diag_ctx *ctx)
 {
     (void)ctx;
     pe_state *st = calloc(1, sizeof *st);
-    if (st != NULL)
-        st->seed = (uint64_t)(uintptr_t)st * 0x9e3779b97f4a7c15ULL ^ 0x5bd1e9955bd1e995ULL;
+    if (st != NULL) {
+        uint64_t seed = (uint64_t)(uintptr_t)st * 0x9e3779b97f4a7c15ULL ^ 0x5bd1e9955bd1e995ULL;
+        st->src.ix.seed = seed;
+        st->dst.ix.seed = seed ^ 0xc2b2ae3d27d4eb4fULL;
+    }
     return st;
 }
 
@@ -155,74 +151,22 @@ static void pe_destroy(void *p)
     free(st->rec);
     free(st->fail);
     free(st->src.v);
-    free(st->src.ix.slot);
+    diag_index_reset(&st->src.ix);
     free(st->dst.v);
-    free(st->dst.ix.slot);
+    diag_index_reset(&st->dst.ix);
     free(st);
 }
 
-static uint64_t key_hash(const pe_key *k, uint64_t seed)
+/* The group of k (created if new, *created says so); -1 when out of memory.
+ * The key is pe_key up to its port (src, dst, dport: no padding). */
+static long group_of(pe_groups *g, const pe_key *k, bool *created)
 {
-    uint64_t w[4], h = seed;
-    memcpy(&w[0], k->src.b, 8);
-    memcpy(&w[1], k->src.b + 8, 8);
-    memcpy(&w[2], k->dst.b, 8);
-    memcpy(&w[3], k->dst.b + 8, 8);
-    for (int i = 0; i < 4; i++) {
-        h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    h = (h ^ k->dport) * 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 29);
-}
-
-static bool key_eq(const pe_key *a, const pe_key *b)
-{
-    return a->dport == b->dport && memcmp(a->src.b, b->src.b, 16) == 0 &&
-           memcmp(a->dst.b, b->dst.b, 16) == 0;
-}
-
-static int index_grow(pe_groups *g, uint64_t seed)
-{
-    size_t cap = g->ix.slot ? (g->ix.mask + 1) * 2 : 256;
-    uint32_t *s = calloc(cap, sizeof *s);
-    if (s == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < g->n; i++) {
-        size_t h = (size_t)key_hash(&g->v[i].key, seed) & (cap - 1);
-        while (s[h] != 0)
-            h = (h + 1) & (cap - 1);
-        s[h] = (uint32_t)i + 1;
-    }
-    free(g->ix.slot);
-    g->ix.slot = s;
-    g->ix.mask = cap - 1;
-    return 0;
-}
-
-/* The group of k (created if new, *created says so); -1 when out of memory. */
-static long group_of(pe_groups *g, const pe_key *k, uint64_t seed, bool *created)
-{
-    *created = false;
-    if ((g->n + 1) * 2 > (g->ix.slot ? g->ix.mask + 1 : 0) && index_grow(g, seed) != 0)
-        return -1;
-    size_t h = (size_t)key_hash(k, seed) & g->ix.mask;
-    for (; g->ix.slot[h] != 0; h = (h + 1) & g->ix.mask)
-        if (key_eq(&g->v[g->ix.slot[h] - 1].key, k))
-            return (long)g->ix.slot[h] - 1;
-    if (g->n == g->cap || g->n >= UINT32_MAX - 1) {
-        size_t nc = g->cap ? g->cap * 2 : 64;
-        pe_group *v = g->n < UINT32_MAX - 1 ? realloc(g->v, nc * sizeof *v) : NULL;
-        if (v == NULL)
-            return -1;
-        g->v = v;
-        g->cap = nc;
-    }
-    memset(&g->v[g->n], 0, sizeof g->v[g->n]);
-    g->v[g->n].key = *k;
-    g->ix.slot[h] = (uint32_t)g->n + 1;
-    *created = true;
-    return (long)g->n++;
+    static const diag_table tab = { sizeof(pe_group), offsetof(pe_group, key),
+                                    offsetof(pe_key, dport) + sizeof(uint16_t) };
+    void *v = g->v;
+    long i = diag_index_get(&g->ix, &tab, &v, &g->n, &g->cap, k, created);
+    g->v = v;
+    return i;
 }
 
 /* Linux SYN option layouts (tcp_options_write()): MSS, SACK_PERM+TS or NOP
@@ -291,13 +235,13 @@ static void pe_conn(void *p, const flow_conn *c, diag_ctx *ctx)
     k.dst = c->server.addr;
     k.dport = c->server.port;
     bool fresh, dfresh;
-    long g = group_of(&st->src, &k, st->seed, &fresh);
+    long g = group_of(&st->src, &k, &fresh);
     if (g < 0)
         goto oom;
     bool lx = linux_layout(&c->client);
     if (fresh) {
         memset(&k.src, 0, sizeof k.src);
-        long d = group_of(&st->dst, &k, st->seed, &dfresh);
+        long d = group_of(&st->dst, &k, &dfresh);
         if (d < 0)
             goto oom;
         st->src.v[g].dgrp = (uint32_t)d;

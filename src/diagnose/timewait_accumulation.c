@@ -1,5 +1,6 @@
 /* timewait_accumulation.c - detector: a host that closes first piles up TIME_WAIT tuples toward one destination near its port budget. */
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -82,9 +83,7 @@ typedef struct ta_state {
     size_t   n_rec, cap_rec;
     ta_group *grp;
     size_t   n_grp, cap_grp;
-    uint32_t *slot;             /* group number + 1, 0 = empty */
-    size_t   mask;
-    uint64_t seed;
+    diag_index ix;              /* (client, server, port) -> group */
     bool     oom;
 } ta_state;
 
@@ -95,7 +94,7 @@ static void *ta_create(diag_ctx *ctx)
     (void)ctx;
     ta_state *st = calloc(1, sizeof *st);
     if (st != NULL)
-        st->seed = (uint64_t)(uintptr_t)st * 0xc2b2ae3d27d4eb4fULL ^ 0x165667b19e3779f9ULL;
+        st->ix.seed = (uint64_t)(uintptr_t)st * 0xc2b2ae3d27d4eb4fULL ^ 0x165667b19e3779f9ULL;
     return st;
 }
 
@@ -106,73 +105,28 @@ static void ta_destroy(void *p)
         return;
     free(st->rec);
     free(st->grp);
-    free(st->slot);
+    diag_index_reset(&st->ix);
     free(st);
 }
 
-static uint64_t ta_hash(const ta_key *k, uint64_t seed)
-{
-    uint64_t w[4], h = seed;
-    memcpy(&w[0], k->src.b, 8);
-    memcpy(&w[1], k->src.b + 8, 8);
-    memcpy(&w[2], k->dst.b, 8);
-    memcpy(&w[3], k->dst.b + 8, 8);
-    for (int i = 0; i < 4; i++) {
-        h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-    }
-    h = (h ^ k->dport) * 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 29);
-}
-
-static int ta_grow(ta_state *st)
-{
-    size_t cap = st->slot ? (st->mask + 1) * 2 : 256;
-    uint32_t *s = calloc(cap, sizeof *s);
-    if (s == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < st->n_grp; i++) {
-        size_t h = (size_t)ta_hash(&st->grp[i].key, st->seed) & (cap - 1);
-        while (s[h] != 0)
-            h = (h + 1) & (cap - 1);
-        s[h] = (uint32_t)i + 1;
-    }
-    free(st->slot);
-    st->slot = s;
-    st->mask = cap - 1;
-    return 0;
-}
-
-/* The group of c's (client, server, port), created if new; -1: no memory. */
+/* The group of c's (client, server, port), created if new; -1: no memory.
+ * The key is the first 34 bytes of ta_key (src, dst, dport: no padding). */
 static long ta_group_of(ta_state *st, const flow_conn *c)
 {
+    static const diag_table tab = { sizeof(ta_group), offsetof(ta_group, key),
+                                    offsetof(ta_key, dport) + sizeof(uint16_t) };
     ta_key k;
     memset(&k, 0, sizeof k);
     k.src = c->client.addr;
     k.dst = c->server.addr;
     k.dport = c->server.port;
-    if ((st->n_grp + 1) * 2 > (st->slot ? st->mask + 1 : 0) && ta_grow(st) != 0)
-        return -1;
-    size_t h = (size_t)ta_hash(&k, st->seed) & st->mask;
-    for (; st->slot[h] != 0; h = (h + 1) & st->mask) {
-        const ta_key *o = &st->grp[st->slot[h] - 1].key;
-        if (o->dport == k.dport && memcmp(o->src.b, k.src.b, 16) == 0 &&
-            memcmp(o->dst.b, k.dst.b, 16) == 0)
-            return (long)st->slot[h] - 1;
-    }
-    if (st->n_grp == st->cap_grp) {
-        size_t nc = st->cap_grp ? st->cap_grp * 2 : 64;
-        ta_group *v = nc < UINT32_MAX ? realloc(st->grp, nc * sizeof *v) : NULL;
-        if (v == NULL)
-            return -1;
-        st->grp = v;
-        st->cap_grp = nc;
-    }
-    memset(&st->grp[st->n_grp], 0, sizeof st->grp[st->n_grp]);
-    st->grp[st->n_grp].key = k;
-    st->grp[st->n_grp].ttl = c->client.ttl_first;
-    st->slot[h] = (uint32_t)st->n_grp + 1;
-    return (long)st->n_grp++;
+    bool created;
+    void *v = st->grp;
+    long i = diag_index_get(&st->ix, &tab, &v, &st->n_grp, &st->cap_grp, &k, &created);
+    st->grp = v;
+    if (i >= 0 && created)
+        st->grp[i].ttl = c->client.ttl_first;
+    return i;
 }
 
 static enum ta_kind ta_classify(const flow_conn *c)
