@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "conn_builder.h"
+#include "diag_test.h"
 #include "tcpdoctor/diagnose.h"
 
 #define ID "fragmented-tcp"
@@ -145,21 +146,6 @@ static diag_findings finish(feed *f, const flow_conn *c, size_t n)
     return fs;
 }
 
-static const diag_finding *find(const diag_findings *fs, const char *id, size_t nth)
-{
-    for (size_t i = 0; i < fs->n; i++)
-        if (strcmp(fs->v[i].id, id) == 0 && nth-- == 0)
-            return &fs->v[i];
-    return NULL;
-}
-
-static double param(const diag_finding *f, const char *name)
-{
-    const diag_param *p = diag_param_get(f, name);
-    assert_non_null(p);
-    return p->value;
-}
-
 /* Handshake and request, acknowledged: packets 1-5. */
 static void opening(feed *f)
 {
@@ -187,18 +173,18 @@ static void server_fragments_never_acknowledged_then_reset_is_an_error(void **st
     uint64_t rst = tcp(&f, 10.19, true, SISN + 2901, CISN + 324, PKT_TCP_RST | PKT_TCP_ACK, 0);
     flow_conn c = record(10.2, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, rst, 10.19, 12);
     diag_findings fs = finish(&f, &c, 1);
-    const diag_finding *fd = find(&fs, ID, 0);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
-    assert_null(find(&fs, ID, 1));
+    assert_null(tb_find(&fs, ID, 1));
     assert_int_equal(fd->severity, DIAG_ERROR);
     assert_true(fd->confidence > 0.84 && fd->confidence < 0.86);
-    assert_int_equal((int)param(fd, "fragmented_segments"), 1);
-    assert_int_equal((int)param(fd, "unacknowledged"), 1);
-    assert_int_equal((int)param(fd, "retransmitted"), 1);
-    assert_int_equal((int)param(fd, "max_datagram"), 2952);
-    assert_int_equal((int)param(fd, "df_clear"), 1);
-    assert_int_equal((int)param(fd, "incomplete"), 0);
-    assert_int_equal((int)param(fd, "connections_failed"), 1);
+    assert_int_equal((int)tb_param(fd, "fragmented_segments"), 1);
+    assert_int_equal((int)tb_param(fd, "unacknowledged"), 1);
+    assert_int_equal((int)tb_param(fd, "retransmitted"), 1);
+    assert_int_equal((int)tb_param(fd, "max_datagram"), 2952);
+    assert_int_equal((int)tb_param(fd, "df_clear"), 1);
+    assert_int_equal((int)tb_param(fd, "incomplete"), 0);
+    assert_int_equal((int)tb_param(fd, "connections_failed"), 1);
     assert_int_equal(first, 6);
     assert_int_equal(fd->evidence[0].packet, first);
     assert_int_equal(fd->evidence[1].packet, last);
@@ -221,12 +207,12 @@ static void fragments_delivered_and_acknowledged_are_info(void **state)
     uint64_t ack = tcp(&f, 0.2, false, CISN + 324, SISN + 2901, PKT_TCP_ACK, 0);
     flow_conn c = record(0.3, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 2);
     diag_findings fs = finish(&f, &c, 1);
-    const diag_finding *fd = find(&fs, ID, 0);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
     assert_int_equal(fd->severity, DIAG_INFO);
-    assert_int_equal((int)param(fd, "unacknowledged"), 0);
-    assert_int_equal((int)param(fd, "retransmitted"), 0);
-    assert_int_equal((int)param(fd, "max_datagram"), 2952);
+    assert_int_equal((int)tb_param(fd, "unacknowledged"), 0);
+    assert_int_equal((int)tb_param(fd, "retransmitted"), 0);
+    assert_int_equal((int)tb_param(fd, "max_datagram"), 2952);
     assert_int_equal(first, 8);         /* given last of the three */
     assert_int_equal(fd->evidence[0].packet, first);
     assert_int_equal(fd->evidence[1].packet, ack);
@@ -245,12 +231,12 @@ static void only_first_fragments_arriving_is_incomplete(void **state)
     fragmented(&f, 0.43, SISN + 1, CISN + 324, 2900, 1, false);
     flow_conn c = record(40, FLOW_SIDE_NONE, FLOW_SIDE_NONE, 0, 0, 0);
     diag_findings fs = finish(&f, &c, 1);
-    const diag_finding *fd = find(&fs, ID, 0);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
     assert_int_equal(fd->severity, DIAG_ERROR);       /* never closed: failed */
-    assert_int_equal((int)param(fd, "incomplete"), 1);
-    assert_int_equal((int)param(fd, "unacknowledged"), 1);
-    assert_int_equal((int)param(fd, "retransmitted"), 1);
+    assert_int_equal((int)tb_param(fd, "incomplete"), 1);
+    assert_int_equal((int)tb_param(fd, "unacknowledged"), 1);
+    assert_int_equal((int)tb_param(fd, "retransmitted"), 1);
     const diag_param *p = diag_param_get(fd, "max_datagram");
     assert_non_null(p);
     assert_true(p->has_min && !p->has_max);
@@ -273,12 +259,12 @@ static void retransmitted_then_acknowledged_is_a_warning(void **state)
     uint64_t ack = tcp(&f, 0.47, false, CISN + 324, SISN + 2901, PKT_TCP_ACK, 0);
     flow_conn c = record(0.5, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 2);
     diag_findings fs = finish(&f, &c, 1);
-    const diag_finding *fd = find(&fs, ID, 0);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
     assert_int_equal(fd->severity, DIAG_WARNING);
-    assert_int_equal((int)param(fd, "unacknowledged"), 0);
-    assert_int_equal((int)param(fd, "retransmitted"), 1);
-    assert_int_equal((int)param(fd, "connections_failed"), 0);
+    assert_int_equal((int)tb_param(fd, "unacknowledged"), 0);
+    assert_int_equal((int)tb_param(fd, "retransmitted"), 1);
+    assert_int_equal((int)tb_param(fd, "connections_failed"), 0);
     assert_int_equal(fd->evidence[2].packet, ack);
     diag_findings_free(&fs);
 }
@@ -293,7 +279,7 @@ static void healthy_unfragmented_traffic_gives_no_finding(void **state)
     tcp(&f, 0.23, false, CISN + 324, SISN + 1301, PKT_TCP_ACK, 0);
     flow_conn c = record(0.3, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 0);
     diag_findings fs = finish(&f, &c, 1);
-    assert_null(find(&fs, ID, 0));
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -307,12 +293,12 @@ static void rst_beyond_all_data_at_the_client_is_a_suspicion(void **state)
     uint64_t rst = tcp(&f, 10.23, true, SISN + 2901, CISN + 324, PKT_TCP_RST | PKT_TCP_ACK, 0);
     flow_conn c = record(10.3, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, rst, 10.23, 0);
     diag_findings fs = finish(&f, &c, 1);
-    const diag_finding *fd = find(&fs, ID, 0);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
     assert_int_equal(fd->severity, DIAG_WARNING);
     assert_true(fd->confidence > 0.34 && fd->confidence < 0.36);
-    assert_int_equal((int)param(fd, "fragmented_segments"), 0);
-    assert_int_equal((int)param(fd, "missing_bytes"), 2900);
+    assert_int_equal((int)tb_param(fd, "fragmented_segments"), 0);
+    assert_int_equal((int)tb_param(fd, "missing_bytes"), 2900);
     assert_int_equal(fd->evidence[1].packet, rst);
     assert_non_null(strstr(fd->remedies[0].action, "public address"));
     diag_findings_free(&fs);
@@ -326,14 +312,14 @@ static void rst_gap_at_the_sender_or_small_gives_no_finding(void **state)
     feed f = start(DIAG_VANTAGE_SERVER);
     flow_conn c = record(10.3, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, 20, 10.23, 0);
     diag_findings fs = finish(&f, &c, 1);
-    assert_null(find(&fs, ID, 0));
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 
     f = start(DIAG_VANTAGE_CLIENT);
     c = record(10.3, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, 20, 10.23, 0);
     c.server.rst_seq = SISN + 1 + 100;      /* one small segment: ordinary loss */
     fs = finish(&f, &c, 1);
-    assert_null(find(&fs, ID, 0));
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -347,10 +333,10 @@ static void fragments_without_their_first_are_reported(void **state)
     fragmented(&f, 0.19, SISN + 1, CISN + 324, 2900, 6, false);
     flow_conn c = record(0.3, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 0);
     diag_findings fs = finish(&f, &c, 1);
-    const diag_finding *fd = find(&fs, ID, 0);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
     assert_int_equal(fd->severity, DIAG_WARNING);
-    assert_int_equal((int)param(fd, "orphan_datagrams"), 1);
+    assert_int_equal((int)tb_param(fd, "orphan_datagrams"), 1);
     assert_int_equal(fd->evidence[0].packet, 6);
     diag_findings_free(&fs);
 }
@@ -368,10 +354,10 @@ static void segments_beyond_the_table_are_counted(void **state)
     tcp(&f, 6, false, CISN + 324, seq, PKT_TCP_ACK, 0);
     flow_conn c = record(7, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 10000);
     diag_findings fs = finish(&f, &c, 1);
-    const diag_finding *fd = find(&fs, ID, 0);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
-    assert_int_equal((int)param(fd, "fragmented_segments"), 4096);
-    assert_int_equal((int)param(fd, "unacknowledged"), 0);
+    assert_int_equal((int)tb_param(fd, "fragmented_segments"), 4096);
+    assert_int_equal((int)tb_param(fd, "unacknowledged"), 0);
     assert_non_null(strstr(fd->explanation, "Not followed in detail: 904 more"));
     diag_findings_free(&fs);
 }

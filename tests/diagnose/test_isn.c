@@ -8,38 +8,10 @@
 #include <cmocka.h>
 
 #include "conn_builder.h"
+#include "diag_test.h"
 #include "tcpdoctor/diagnose.h"
 
 #define ID "isn-not-increasing"
-
-static diag_findings run(const flow_conn *c, size_t n, enum diag_vantage v)
-{
-    diag_config cfg = { .vantage = v };
-    char err[64];
-    diag_engine *e = diag_engine_new(&cfg, err, sizeof err);
-    assert_non_null(e);
-    for (size_t i = 0; i < n; i++)
-        diag_engine_conn(e, &c[i]);
-    diag_findings fs;
-    assert_int_equal(diag_engine_finish(e, &fs), 0);
-    diag_engine_free(e);
-    return fs;
-}
-
-static const diag_finding *find(const diag_findings *fs, const char *id, size_t nth)
-{
-    for (size_t i = 0; i < fs->n; i++)
-        if (strcmp(fs->v[i].id, id) == 0 && nth-- == 0)
-            return &fs->v[i];
-    return NULL;
-}
-
-static double param(const diag_finding *f, const char *name)
-{
-    const diag_param *p = diag_param_get(f, name);
-    assert_non_null(p);
-    return p->value;
-}
 
 /* What one reuse looks like: the old connection (closed by `closer`), then
  * the same 4-tuple `gap` s after its last packet. */
@@ -103,18 +75,18 @@ static void proxy_reusing_with_lower_isn_is_refused_and_a_warning(void **state)
     (void)state;
     flow_conn c[2];
     make_pair(c, &seed001_refused);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_WARNING);
     assert_true(f->confidence > 0.89 && f->confidence < 0.91);
     assert_int_equal(f->events, 1);
-    assert_int_equal((int)param(f, "reuses"), 1);
-    assert_int_equal((int)param(f, "isn_not_above"), 1);
-    assert_int_equal((int)param(f, "rejected"), 1);
-    assert_int_equal((uint32_t)param(f, "prev_final_seq"), 3000000259u);
-    assert_int_equal((uint32_t)param(f, "new_isn"), 1200000000u);
-    assert_int_equal((int)param(f, "other_host"), 0);
+    assert_int_equal((int)tb_param(f, "reuses"), 1);
+    assert_int_equal((int)tb_param(f, "isn_not_above"), 1);
+    assert_int_equal((int)tb_param(f, "rejected"), 1);
+    assert_int_equal((uint32_t)tb_param(f, "prev_final_seq"), 3000000259u);
+    assert_int_equal((uint32_t)tb_param(f, "new_isn"), 1200000000u);
+    assert_int_equal((int)tb_param(f, "other_host"), 0);
     assert_int_equal(f->n_evidence, 3);
     assert_int_equal(f->evidence[0].packet, 11);    /* old connection's last packet */
     assert_int_equal(f->evidence[1].packet, 21);    /* the reusing SYN */
@@ -136,11 +108,11 @@ static void other_host_behind_nat_reads_as_a_coin_flip(void **state)
     r.new_ttl = 127;
     flow_conn c[2];
     make_pair(c, &r);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_WARNING);
-    assert_int_equal((int)param(f, "other_host"), 1);
+    assert_int_equal((int)tb_param(f, "other_host"), 1);
     assert_non_null(strstr(f->explanation, "Reading (b)"));
     assert_non_null(strstr(f->explanation, "coin flip"));
     assert_non_null(strstr(f->explanation, "TTL 127, the old connection's 63"));
@@ -159,13 +131,13 @@ static void same_timestamp_clock_reads_as_the_same_host(void **state)
     r.new_tsval = 503250;
     flow_conn c[2];
     make_pair(c, &r);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_WARNING);
     assert_non_null(strstr(f->explanation, "Reading (a), 1 reuse: the same host"));
     assert_non_null(strstr(f->explanation, "applies the sequence number rule alone"));
-    assert_int_equal((int)param(f, "other_host"), 0);
+    assert_int_equal((int)tb_param(f, "other_host"), 0);
     diag_findings_free(&fs);
 }
 
@@ -176,10 +148,10 @@ static void different_syn_options_are_another_host(void **state)
     flow_conn c[2];
     make_pair(c, &seed001_refused);
     c[1].client.syn_opts.mss = 1380;
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_int_equal((int)param(f, "other_host"), 1);
+    assert_int_equal((int)tb_param(f, "other_host"), 1);
     assert_non_null(strstr(f->explanation, "SYN options, window or MSS differ"));
     diag_findings_free(&fs);
 }
@@ -194,8 +166,8 @@ static void ignored_reuse_is_reported_with_less_confidence(void **state)
     r.succeeded = false;
     flow_conn c[2];
     make_pair(c, &r);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_WARNING);
     assert_true(f->confidence > 0.59 && f->confidence < 0.61);
@@ -213,10 +185,10 @@ static void timestamp_going_back_is_another_host(void **state)
     r.new_tsval = 1000;
     flow_conn c[2];
     make_pair(c, &r);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_int_equal((int)param(f, "other_host"), 1);
+    assert_int_equal((int)tb_param(f, "other_host"), 1);
     assert_non_null(strstr(f->explanation, "below the old connection's last"));
     diag_findings_free(&fs);
 }
@@ -233,13 +205,13 @@ static void lower_isn_accepted_by_newer_timestamp_is_info(void **state)
     r.new_tsval = 103300;      /* 3.3 s later on a 1 kHz clock: the same host */
     flow_conn c[2];
     make_pair(c, &r);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_INFO);
-    assert_int_equal((int)param(f, "rejected"), 0);
-    assert_int_equal((int)param(f, "isn_not_above"), 1);
-    assert_int_equal((int)param(f, "other_host"), 0);
+    assert_int_equal((int)tb_param(f, "rejected"), 0);
+    assert_int_equal((int)tb_param(f, "isn_not_above"), 1);
+    assert_int_equal((int)tb_param(f, "other_host"), 0);
     assert_non_null(strstr(f->summary, "newer timestamps"));
     diag_findings_free(&fs);
 }
@@ -253,8 +225,8 @@ static void higher_isn_reuse_gives_no_finding(void **state)
     r.answer = FLOW_HS_SYNACK;
     flow_conn c[2];
     make_pair(c, &r);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -270,8 +242,8 @@ static void isn_past_the_wrap_counts_as_above(void **state)
     r.answer = FLOW_HS_SYNACK;
     flow_conn c[2];
     make_pair(c, &r);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -292,8 +264,8 @@ static void no_finding_when_the_server_holds_no_timewait(void **state)
     late.gap = 300;
     late.answer = FLOW_HS_SYNACK;
     make_pair(&c[2], &late);
-    diag_findings fs = run(c, 4, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -310,13 +282,13 @@ static void stale_ack_without_old_connection_uses_its_ack(void **state)
     };
     flow_conn c = tb_make(&s);
     c.handshake_ack = 654321;
-    diag_findings fs = run(&c, 1, DIAG_VANTAGE_CLIENT);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(&c, 1, DIAG_VANTAGE_CLIENT);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_WARNING);
     assert_true(f->confidence > 0.69 && f->confidence < 0.71);
-    assert_int_equal((uint32_t)param(f, "prev_final_seq"), 654321);
-    assert_int_equal((uint32_t)param(f, "new_isn"), 7000);
+    assert_int_equal((uint32_t)tb_param(f, "prev_final_seq"), 654321);
+    assert_int_equal((uint32_t)tb_param(f, "new_isn"), 7000);
     assert_int_equal(f->evidence[0].packet, 5);     /* the SYN */
     assert_int_equal(f->evidence[1].packet, 6);     /* the stale ACK */
     assert_non_null(strstr(f->explanation, "not in this capture"));
@@ -342,10 +314,10 @@ static void stale_ack_naming_another_inside_host_is_reading_b(void **state)
     };
     flow_conn c[2] = { tb_make(&a), tb_make(&b) };
     c[1].handshake_ack = 654321;
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_CLIENT);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_CLIENT);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_int_equal((int)param(f, "other_host"), 1);
+    assert_int_equal((int)tb_param(f, "other_host"), 1);
     assert_int_equal(f->evidence[0].packet, 11);    /* where 10.1.1.11's connection ended */
     assert_int_equal(f->evidence[1].packet, 15);
     assert_non_null(strstr(f->explanation, "acknowledges exactly where 10.1.1.11:40005"));
@@ -376,14 +348,14 @@ static void mixed_reuses_are_counted_and_the_refused_one_is_the_example(void **s
     make_pair(&c[0], &up);
     make_pair(&c[2], &down1);
     make_pair(&c[4], &down2);
-    diag_findings fs = run(c, 6, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_null(find(&fs, ID, 1));
+    assert_null(tb_find(&fs, ID, 1));
     assert_int_equal(f->severity, DIAG_WARNING);
-    assert_int_equal((int)param(f, "reuses"), 3);
-    assert_int_equal((int)param(f, "isn_not_above"), 2);
-    assert_int_equal((int)param(f, "rejected"), 2);
+    assert_int_equal((int)tb_param(f, "reuses"), 3);
+    assert_int_equal((int)tb_param(f, "isn_not_above"), 2);
+    assert_int_equal((int)tb_param(f, "rejected"), 2);
     assert_int_equal(f->evidence[1].packet, 121);
     assert_non_null(strstr(f->summary, "some never connected"));
     assert_non_null(strstr(f->explanation, "very same ISN came again"));
@@ -408,12 +380,12 @@ static void accepted_lower_isn_sooner_than_a_refusal_contradicts_the_rule(void *
     flow_conn c[4];
     make_pair(&c[0], &ok);
     make_pair(&c[2], &bad);
-    diag_findings fs = run(c, 4, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_INFO);
     assert_true(f->confidence > 0.39 && f->confidence < 0.41);
-    assert_int_equal((int)param(f, "rejected"), 1);
+    assert_int_equal((int)tb_param(f, "rejected"), 1);
     assert_non_null(strstr(f->summary, "the ISN does not decide"));
     assert_non_null(strstr(f->explanation, "does not enforce this rule"));
     diag_findings_free(&fs);
@@ -434,8 +406,8 @@ static void healthy_connections_give_no_finding(void **state)
         };
         c[i] = tb_make(&s);
     }
-    diag_findings fs = run(c, 20, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 20, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 

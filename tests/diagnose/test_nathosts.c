@@ -9,42 +9,13 @@
 #include <cmocka.h>
 
 #include "conn_builder.h"
+#include "diag_test.h"
 #include "tcpdoctor/diagnose.h"
 
 #define ID "nat-multiple-hosts"
 
 #define NAT tb_v4(198, 51, 100, 7)
 #define SRV tb_v4(203, 0, 113, 10)
-
-static diag_findings run(const flow_conn *c, size_t n)
-{
-    diag_config cfg = { .vantage = DIAG_VANTAGE_SERVER };
-    char err[64];
-    diag_engine *e = diag_engine_new(&cfg, err, sizeof err);
-    assert_non_null(e);
-    for (size_t i = 0; i < n; i++)
-        diag_engine_conn(e, &c[i]);
-    diag_findings fs;
-    assert_int_equal(diag_engine_finish(e, &fs), 0);
-    diag_engine_free(e);
-    return fs;
-}
-
-static const diag_finding *find(const diag_findings *fs, const char *id, size_t nth)
-{
-    for (size_t i = 0; i < fs->n; i++)
-        if (strcmp(fs->v[i].id, id) == 0 && nth-- == 0)
-            return &fs->v[i];
-    return NULL;
-}
-
-static double param(const diag_finding *f, const char *name)
-{
-    const diag_param *p = diag_param_get(f, name);
-    if (p == NULL)
-        fail_msg("param %s missing", name);
-    return p->value;
-}
 
 /* SYN shapes (p0f, tcp-behaviour.md 9.10). */
 enum os { LINUX, WINDOWS };
@@ -94,10 +65,10 @@ static void ttl_64_and_128_behind_one_address_are_two_hosts(void **state)
         conn(&n, &s, 40003, 40, 2.0, LINUX, 63, false, 0),
         conn(&n, &s, 50002, 60, 3.0, WINDOWS, 127, false, 0),
     };
-    diag_findings fs = run(c, 4);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_null(find(&fs, ID, 1));
+    assert_null(tb_find(&fs, ID, 1));
     assert_int_equal(f->severity, DIAG_INFO);
     assert_true(f->confidence >= 0.9);
     assert_int_equal(f->events, 4);
@@ -107,9 +78,9 @@ static void ttl_64_and_128_behind_one_address_are_two_hosts(void **state)
     assert_int_equal(p->value, 2);
     assert_true(p->has_min);
     assert_int_equal(p->min, 2);
-    assert_int_equal(param(f, "ttl_initials"), 2);
-    assert_int_equal(param(f, "syn_layouts"), 2);
-    assert_int_equal(param(f, "ts_clocks"), 0);
+    assert_int_equal(tb_param(f, "ttl_initials"), 2);
+    assert_int_equal(tb_param(f, "syn_layouts"), 2);
+    assert_int_equal(tb_param(f, "ts_clocks"), 0);
     /* one line per host signature, with the first SYN as example */
     assert_int_equal(f->n_evidence, 2);
     assert_int_equal(f->evidence[0].packet, 1);
@@ -129,13 +100,13 @@ static void linux_and_windows_syn_layouts_are_two_hosts(void **state)
         conn(&n, &s, 50001, 20, 1.0, WINDOWS, 63, false, 0),
         conn(&n, &s, 40003, 40, 5.0, LINUX, 63, true, 1005000),
     };
-    diag_findings fs = run(c, 3);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 3, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_int_equal(param(f, "hosts_min"), 2);
-    assert_int_equal(param(f, "syn_layouts"), 2);
-    assert_int_equal(param(f, "ttl_initials"), 1);
-    assert_int_equal(param(f, "ts_clocks"), 1);
+    assert_int_equal(tb_param(f, "hosts_min"), 2);
+    assert_int_equal(tb_param(f, "syn_layouts"), 2);
+    assert_int_equal(tb_param(f, "ttl_initials"), 1);
+    assert_int_equal(tb_param(f, "ts_clocks"), 1);
     assert_int_equal(f->n_evidence, 2);
     assert_int_equal(f->evidence[0].packet, 1);     /* the Linux host, by its clock */
     assert_non_null(strstr(f->evidence[0].text, "timestamp clock 1000 Hz"));
@@ -157,13 +128,13 @@ static void two_timestamp_clocks_with_different_offsets_are_two_hosts(void **sta
         c[2 * i + 1] = conn(&n, &s, (uint16_t)(41001 + 2 * i), 21 + 40u * (unsigned)i, tb, LINUX,
                             63, true, clock1000(900000000, tb));
     }
-    diag_findings fs = run(c, 6);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_int_equal(param(f, "hosts_min"), 2);
-    assert_int_equal(param(f, "ts_clocks"), 2);
-    assert_int_equal(param(f, "syn_layouts"), 1);
-    assert_int_equal(param(f, "connections"), 6);
+    assert_int_equal(tb_param(f, "hosts_min"), 2);
+    assert_int_equal(tb_param(f, "ts_clocks"), 2);
+    assert_int_equal(tb_param(f, "syn_layouts"), 1);
+    assert_int_equal(tb_param(f, "connections"), 6);
     assert_int_equal(f->n_evidence, 2);
     assert_int_equal(f->evidence[0].packet, 1);
     assert_int_equal(f->evidence[1].packet, 21);
@@ -180,8 +151,8 @@ static void a_clock_wrapping_past_2_32_is_still_one_clock(void **state)
     for (int i = 0; i < 4; i++)
         c[i] = conn(&n, &s, (uint16_t)(40001 + 2 * i), 1 + 20u * (unsigned)i, 5.0 * i, LINUX, 63,
                     true, clock1000(4294960000u, 5.0 * i));
-    diag_findings fs = run(c, 4);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -202,8 +173,8 @@ static void per_connection_offsets_of_one_host_are_not_many_hosts(void **state)
     for (int i = 0; i < 12; i++)
         c[i] = conn(&n, &s, (uint16_t)(40001 + 2 * i), 1 + 20u * (unsigned)i, 3.0 * i, LINUX, 63,
                     true, clock1000(offs[i], 3.0 * i));
-    diag_findings fs = run(c, 12);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 12, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -226,11 +197,11 @@ static void per_connection_offsets_beside_real_clocks_count_only_the_real_ones(v
         c[k++] = conn(&n, &s, (uint16_t)(50001 + i), 41 + 60u * (unsigned)i, t + 2, LINUX, 63,
                       true, clock1000(3000000000u, t + 2));
     }
-    diag_findings fs = run(c, k);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, k, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_int_equal(param(f, "ts_clocks"), 2);
-    assert_int_equal(param(f, "hosts_min"), 2);
+    assert_int_equal(tb_param(f, "ts_clocks"), 2);
+    assert_int_equal(tb_param(f, "hosts_min"), 2);
     assert_non_null(strstr(f->explanation, "per 4-tuple"));
     diag_findings_free(&fs);
 }
@@ -249,8 +220,8 @@ static void one_host_with_a_clock_per_server_is_one_host(void **state)
         c[i] = conn(&n, &srv[i % 3], (uint16_t)(40001 + i), 1 + 20u * (unsigned)i, t, LINUX, 63,
                     true, clock1000(offs[i % 3], t));
     }
-    diag_findings fs = run(c, 9);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 9, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -263,8 +234,8 @@ static void one_host_gives_no_finding(void **state)
     for (int i = 0; i < 20; i++)
         c[i] = conn(&n, &s, (uint16_t)(40001 + i), 1 + 20u * (unsigned)i, 0.5 * i, LINUX, 63,
                     true, clock1000(123456789, 0.5 * i));
-    diag_findings fs = run(c, 20);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 20, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -283,8 +254,8 @@ static void fast_open_on_some_connections_is_still_one_host(void **state)
             c[i].client.syn_opts.layout_len = sizeof tfo_l;
         }
     }
-    diag_findings fs = run(c, 6);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -297,8 +268,8 @@ static void two_clocks_with_one_connection_each_are_not_counted(void **state)
         conn(&n, &s, 40001, 1, 0.0, LINUX, 63, true, 1000000),
         conn(&n, &s, 40003, 20, 1.0, LINUX, 63, true, 900000000),
     };
-    diag_findings fs = run(c, 2);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "conn_builder.h"
+#include "diag_test.h"
 #include "tcpdoctor/diagnose.h"
 
 #define ID "paws-reject"
@@ -36,27 +37,6 @@ static diag_findings run_packets(const pkt_view *pk, size_t npk, const flow_conn
     assert_int_equal(diag_engine_finish(e, &fs), 0);
     diag_engine_free(e);
     return fs;
-}
-
-static diag_findings run(const flow_conn *c, size_t n, enum diag_vantage v)
-{
-    return run_packets(NULL, 0, c, n, v);
-}
-
-static const diag_finding *find(const diag_findings *fs, const char *id, size_t nth)
-{
-    for (size_t i = 0; i < fs->n; i++)
-        if (strcmp(fs->v[i].id, id) == 0 && nth-- == 0)
-            return &fs->v[i];
-    return NULL;
-}
-
-static double param(const diag_finding *f, const char *name)
-{
-    const diag_param *p = diag_param_get(f, name);
-    if (p == NULL)
-        fail_msg("param %s missing", name);
-    return p->value;
 }
 
 /* TSval of a host with clock offset `off` at t seconds (1000 Hz). */
@@ -132,22 +112,22 @@ static void nat_host_behind_a_remembered_timestamp_is_dropped(void **state)
         served(40003, 40, 5.0, AHEAD, FLOW_SIDE_CLIENT),
         served(51002, 60, 70.0, BEHIND, FLOW_SIDE_CLIENT),
     };
-    diag_findings fs = run(c, 4, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_null(find(&fs, ID, 1));
+    assert_null(tb_find(&fs, ID, 1));
     assert_int_equal(f->severity, DIAG_ERROR);      /* the attempt never connected */
     assert_true(f->confidence >= 0.9);
     assert_int_equal(f->events, 4);
     assert_true(f->has_client && f->has_server);
     assert_int_equal(f->server_port, 443);
     assert_memory_equal(f->client.b, NAT.b, 16);
-    assert_int_equal(param(f, "dropped_syns"), 4);
-    assert_int_equal(param(f, "attempts"), 1);
-    assert_int_equal(param(f, "never_connected"), 1);
-    assert_int_equal(param(f, "answered_above"), 1);
+    assert_int_equal(tb_param(f, "dropped_syns"), 4);
+    assert_int_equal(tb_param(f, "attempts"), 1);
+    assert_int_equal(tb_param(f, "never_connected"), 1);
+    assert_int_equal(tb_param(f, "answered_above"), 1);
     /* record: TSval 500000050; last SYN at 5 s: 1005000 -> 498995050 */
-    assert_int_equal(param(f, "ts_gap_min"), 498995050);
+    assert_int_equal(tb_param(f, "ts_gap_min"), 498995050);
     const diag_param *p = diag_param_get(f, "hosts_min");
     assert_non_null(p);
     assert_int_equal(p->value, 2);                  /* two clocks: nat-multiple-hosts */
@@ -171,9 +151,9 @@ static void nat_host_behind_a_remembered_timestamp_is_dropped(void **state)
     assert_non_null(strstr(f->remedies[0].action, "tcp_tw_recycle"));
     assert_non_null(strstr(f->remedies[2].action, "tcp_timestamps=0"));
     /* the unanswered attempt is explained: syn-unanswered leaves it out */
-    assert_null(find(&fs, "syn-unanswered", 0));
+    assert_null(tb_find(&fs, "syn-unanswered", 0));
     /* and the NAT itself is reported, as information */
-    const diag_finding *n = find(&fs, "nat-multiple-hosts", 0);
+    const diag_finding *n = tb_find(&fs, "nat-multiple-hosts", 0);
     assert_non_null(n);
     assert_int_equal(n->severity, DIAG_INFO);
     diag_findings_free(&fs);
@@ -190,17 +170,17 @@ static void attempt_that_connects_after_the_record_ages_is_a_warning(void **stat
         attempt_gap(51000, 20, 10.0, BEHIND, 7, 10.0, true),
         served(40003, 100, 30.0, AHEAD, FLOW_SIDE_CLIENT),
     };
-    diag_findings fs = run(c, 3, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 3, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_WARNING);
-    assert_int_equal(param(f, "never_connected"), 0);
-    assert_int_equal(param(f, "dropped_syns"), 6);
-    assert_float_equal(param(f, "delay_max_s"), 60.0, 1e-6);
+    assert_int_equal(tb_param(f, "never_connected"), 0);
+    assert_int_equal(tb_param(f, "dropped_syns"), 6);
+    assert_float_equal(tb_param(f, "delay_max_s"), 60.0, 1e-6);
     const diag_param *p = diag_param_get(f, "record_lifetime_s");
     assert_float_equal(p->min, 59.95, 1e-6);
     assert_float_equal(p->max, 69.95, 1e-6);
-    assert_null(find(&fs, "syn-unanswered", 0));
+    assert_null(tb_find(&fs, "syn-unanswered", 0));
     diag_findings_free(&fs);
 }
 
@@ -226,10 +206,10 @@ static void retransmission_tsvals_come_from_the_packets(void **state)
     }
     c[1].client.syn_opts.tsval = BEHIND + 500u;
     diag_findings fs = run_packets(pk, 3, c, 3, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, ID, 0);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
-    assert_int_equal(param(f, "dropped_syns"), 3);
-    assert_int_equal(param(f, "ts_gap_min"), 500000050u - (BEHIND + 1000u));
+    assert_int_equal(tb_param(f, "dropped_syns"), 3);
+    assert_int_equal(tb_param(f, "ts_gap_min"), 500000050u - (BEHIND + 1000u));
     diag_findings_free(&fs);
 }
 
@@ -242,10 +222,10 @@ static void single_host_with_increasing_timestamps_does_not_trigger(void **state
         c[i] = served((uint16_t)(40001 + 2 * i), 1 + 20u * (unsigned)i, 3.0 * i, AHEAD,
                       FLOW_SIDE_SERVER);
     c[5] = attempt(40100, 200, 16.0, AHEAD, 3, false);
-    diag_findings fs = run(c, 6, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
-    assert_null(find(&fs, "nat-multiple-hosts", 0));
-    assert_non_null(find(&fs, "syn-unanswered", 0));    /* still reported, unexplained */
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
+    assert_null(tb_find(&fs, "nat-multiple-hosts", 0));
+    assert_non_null(tb_find(&fs, "syn-unanswered", 0));    /* still reported, unexplained */
     diag_findings_free(&fs);
 }
 
@@ -262,9 +242,9 @@ static void nat_with_every_host_answered_does_not_trigger(void **state)
         served(40005, 80, 9.0, AHEAD, FLOW_SIDE_SERVER),
         served(51004, 100, 11.0, BEHIND, FLOW_SIDE_SERVER),
     };
-    diag_findings fs = run(c, 6, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
-    assert_non_null(find(&fs, "nat-multiple-hosts", 0));
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
+    assert_non_null(tb_find(&fs, "nat-multiple-hosts", 0));
     diag_findings_free(&fs);
 }
 
@@ -280,9 +260,9 @@ static void answers_behind_the_record_outweigh_one_lost_syn(void **state)
         attempt(51006, 80, 8.0, BEHIND, 1, false),
         served(40003, 100, 20.0, AHEAD, FLOW_SIDE_CLIENT),
     };
-    diag_findings fs = run(c, 6, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
-    assert_non_null(find(&fs, "syn-unanswered", 0));
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
+    assert_non_null(tb_find(&fs, "syn-unanswered", 0));
     diag_findings_free(&fs);
 }
 
@@ -295,8 +275,8 @@ static void record_older_than_60_s_explains_nothing(void **state)
         attempt(51000, 20, 61.0, BEHIND, 3, false),
         served(40003, 40, 62.0, AHEAD, FLOW_SIDE_CLIENT),
     };
-    diag_findings fs = run(c, 3, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 3, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -309,8 +289,8 @@ static void client_closed_connections_leave_no_record(void **state)
         attempt(51000, 20, 2.0, BEHIND, 3, false),
         served(40003, 40, 5.0, AHEAD, FLOW_SIDE_CLIENT),
     };
-    diag_findings fs = run(c, 3, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 3, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -323,8 +303,8 @@ static void one_tick_behind_is_inside_the_window(void **state)
         attempt(51000, 20, 2.0, BEHIND, 1, false),
     };
     c[1].client.syn_opts.tsval = c[0].client.tsval_last - 1;
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, ID, 0));
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -337,13 +317,13 @@ static void client_side_capture_says_never_answered(void **state)
         attempt(51000, 20, 2.0, BEHIND, 4, false),
         served(40003, 40, 5.0, AHEAD, FLOW_SIDE_CLIENT),
     };
-    diag_findings fs = run(c, 3, DIAG_VANTAGE_CLIENT);
-    const diag_finding *f = find(&fs, ID, 0);
+    diag_findings fs = tb_run(c, 3, DIAG_VANTAGE_CLIENT);
+    const diag_finding *f = tb_find(&fs, ID, 0);
     assert_non_null(f);
     assert_non_null(strstr(f->summary, "never answered"));
     assert_non_null(strstr(f->explanation, "client side"));
     /* one clock seen per host: the hosts are not confirmed, the text says so */
-    assert_int_equal(param(f, "hosts_min"), 1);
+    assert_int_equal(tb_param(f, "hosts_min"), 1);
     diag_findings_free(&fs);
 }
 

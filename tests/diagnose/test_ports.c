@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "conn_builder.h"
+#include "diag_test.h"
 #include "tcpdoctor/diagnose.h"
 
 #define DST tb_v4(10, 0, 0, 9)
@@ -29,36 +30,12 @@ static diag_findings finish(diag_engine *e)
     return fs;
 }
 
-static diag_findings run(const flow_conn *c, size_t n, enum diag_vantage v)
-{
-    diag_engine *e = engine(v);
-    for (size_t i = 0; i < n; i++)
-        diag_engine_conn(e, &c[i]);
-    return finish(e);
-}
-
-static const diag_finding *find(const diag_findings *fs, const char *id)
-{
-    for (size_t i = 0; i < fs->n; i++)
-        if (strcmp(fs->v[i].id, id) == 0)
-            return &fs->v[i];
-    return NULL;
-}
-
 static size_t count(const diag_findings *fs, const char *id)
 {
     size_t n = 0;
     for (size_t i = 0; i < fs->n; i++)
         n += strcmp(fs->v[i].id, id) == 0;
     return n;
-}
-
-static double param(const diag_finding *f, const char *name)
-{
-    const diag_param *p = diag_param_get(f, name);
-    if (p == NULL)
-        fail_msg("finding %s has no parameter %s", f->id, name);
-    return p->value;
 }
 
 static bool has_evidence_packet(const diag_finding *f, uint64_t packet)
@@ -131,20 +108,20 @@ static void snat_pool_of_four_full_while_syns_fail_is_an_error(void **state)
     (void)state;
     flow_conn c[10];
     size_t n = nat_pool(c, true);
-    diag_findings fs = run(c, n, DIAG_VANTAGE_PATH);
-    const diag_finding *f = find(&fs, "port-exhaustion");
+    diag_findings fs = tb_run(c, n, DIAG_VANTAGE_PATH);
+    const diag_finding *f = tb_find(&fs, "port-exhaustion", 0);
     assert_non_null(f);
     assert_int_equal(count(&fs, "port-exhaustion"), 1);
     assert_int_equal(f->severity, DIAG_ERROR);
     assert_true(f->has_client && f->has_server);
     assert_int_equal(f->server_port, 80);
-    assert_int_equal(param(f, "pool_low"), 40000);
-    assert_int_equal(param(f, "pool_high"), 40003);
-    assert_int_equal(param(f, "pool_size"), 4);
-    assert_int_equal(param(f, "peak_in_use"), 4);
-    assert_int_equal(param(f, "failed_attempts"), 2);
-    assert_int_equal(param(f, "connections"), 8);
-    assert_int_equal(param(f, "reuses"), 4);
+    assert_int_equal(tb_param(f, "pool_low"), 40000);
+    assert_int_equal(tb_param(f, "pool_high"), 40003);
+    assert_int_equal(tb_param(f, "pool_size"), 4);
+    assert_int_equal(tb_param(f, "peak_in_use"), 4);
+    assert_int_equal(tb_param(f, "failed_attempts"), 2);
+    assert_int_equal(tb_param(f, "connections"), 8);
+    assert_int_equal(tb_param(f, "reuses"), 4);
     /* life (4 x 5 s + 4 x 1 s) / 8 = 3 s, + the 2 s the source waited to reuse a port */
     const diag_param *h = diag_param_get(f, "hold_s");
     assert_non_null(h);
@@ -152,14 +129,14 @@ static void snat_pool_of_four_full_while_syns_fail_is_an_error(void **state)
     assert_true(h->has_min && h->has_max);
     assert_float_equal(h->min, 3.0, 1e-6);
     assert_float_equal(h->max, 5.0, 1e-6);
-    assert_float_equal(param(f, "max_rate"), 0.8, 1e-6);
+    assert_float_equal(tb_param(f, "max_rate"), 0.8, 1e-6);
     assert_true(has_evidence_packet(f, 101));
     assert_true(has_evidence_packet(f, 121));
     /* the first connections holding the pool, and a reuse */
     assert_true(has_evidence_packet(f, 1));
     assert_true(has_evidence_packet(f, 201));
     /* explained: not left to syn-unanswered */
-    assert_null(find(&fs, "syn-unanswered"));
+    assert_null(tb_find(&fs, "syn-unanswered", 0));
     diag_findings_free(&fs);
 }
 
@@ -170,16 +147,16 @@ static void nat_pool_cycled_at_the_server_without_failures_is_a_warning(void **s
     (void)state;
     flow_conn c[8];
     size_t n = nat_pool(c, false);
-    diag_findings fs = run(c, n, DIAG_VANTAGE_SERVER);
-    const diag_finding *f = find(&fs, "port-exhaustion");
+    diag_findings fs = tb_run(c, n, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, "port-exhaustion", 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_WARNING);
-    assert_int_equal(param(f, "pool_size"), 4);
-    assert_int_equal(param(f, "peak_in_use"), 4);
-    assert_int_equal(param(f, "failed_attempts"), 0);
+    assert_int_equal(tb_param(f, "pool_size"), 4);
+    assert_int_equal(tb_param(f, "peak_in_use"), 4);
+    assert_int_equal(tb_param(f, "failed_attempts"), 0);
     /* full from the 4th SYN (0.03 s) to the end of the capture (8.03 s) */
-    assert_float_equal(param(f, "full_s"), 8.0, 1e-6);
-    assert_null(find(&fs, "timewait-accumulation"));
+    assert_float_equal(tb_param(f, "full_s"), 8.0, 1e-6);
+    assert_null(tb_find(&fs, "timewait-accumulation", 0));
     diag_findings_free(&fs);
 }
 
@@ -200,28 +177,28 @@ static void linux_client_narrow_range_held_in_timewait_is_a_warning(void **state
     static const uint16_t ports[] = { 40000, 40002, 40003, 40001 };
     flow_conn c[4];
     narrow_range(c, true, ports);
-    diag_findings fs = run(c, 4, DIAG_VANTAGE_CLIENT);
-    const diag_finding *f = find(&fs, "port-exhaustion");
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_CLIENT);
+    const diag_finding *f = tb_find(&fs, "port-exhaustion", 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_WARNING);
-    assert_int_equal(param(f, "pool_low"), 40000);
-    assert_int_equal(param(f, "pool_high"), 40003);
-    assert_int_equal(param(f, "pool_size"), 4);
-    assert_int_equal(param(f, "peak_in_use"), 4);
-    assert_int_equal(param(f, "failed_attempts"), 0);
-    assert_int_equal(param(f, "reuses"), 0);
+    assert_int_equal(tb_param(f, "pool_low"), 40000);
+    assert_int_equal(tb_param(f, "pool_high"), 40003);
+    assert_int_equal(tb_param(f, "pool_size"), 4);
+    assert_int_equal(tb_param(f, "peak_in_use"), 4);
+    assert_int_equal(tb_param(f, "failed_attempts"), 0);
+    assert_int_equal(tb_param(f, "reuses"), 0);
     /* full at 0.15 s; the first port (closed at 0.001 s) frees 60 s later */
-    assert_float_equal(param(f, "blocked_s"), 60.001 - 0.15, 1e-6);
+    assert_float_equal(tb_param(f, "blocked_s"), 60.001 - 0.15, 1e-6);
     assert_true(has_evidence_packet(f, 1));
     assert_true(has_evidence_packet(f, 34));
     /* the same ports, seen as TIME_WAIT that port-exhaustion found full */
-    const diag_finding *t = find(&fs, "timewait-accumulation");
+    const diag_finding *t = tb_find(&fs, "timewait-accumulation", 0);
     assert_non_null(t);
     assert_int_equal(t->severity, DIAG_ERROR);
-    assert_int_equal(param(t, "peak_timewait"), 4);
-    assert_int_equal(param(t, "port_budget"), 4);
-    assert_float_equal(param(t, "closer_share"), 1.0, 1e-9);
-    assert_float_equal(param(t, "timewait_s"), 60.0, 1e-9);
+    assert_int_equal(tb_param(t, "peak_timewait"), 4);
+    assert_int_equal(tb_param(t, "port_budget"), 4);
+    assert_float_equal(tb_param(t, "closer_share"), 1.0, 1e-9);
+    assert_float_equal(tb_param(t, "timewait_s"), 60.0, 1e-9);
     assert_true(has_evidence_packet(t, 11));
     diag_findings_free(&fs);
 }
@@ -233,7 +210,7 @@ static void windows_client_sequential_ports_are_not_a_narrow_range(void **state)
     static const uint16_t ports[] = { 50001, 50002, 50003, 50004 };
     flow_conn c[4];
     narrow_range(c, false, ports);
-    diag_findings fs = run(c, 4, DIAG_VANTAGE_CLIENT);
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_CLIENT);
     assert_int_equal(fs.n, 0);
     diag_findings_free(&fs);
 }
@@ -245,7 +222,7 @@ static void linux_client_even_ports_only_is_not_a_narrow_range(void **state)
     static const uint16_t ports[] = { 40000, 40002, 40004, 40006 };
     flow_conn c[4];
     narrow_range(c, true, ports);
-    diag_findings fs = run(c, 4, DIAG_VANTAGE_CLIENT);
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_CLIENT);
     assert_int_equal(fs.n, 0);
     diag_findings_free(&fs);
 }
@@ -258,15 +235,15 @@ static void records_in_reverse_order_give_the_same_pool(void **state)
     size_t n = nat_pool(c, true);
     for (size_t i = 0; i < n; i++)
         r[i] = c[n - 1 - i];
-    diag_findings fs = run(r, n, DIAG_VANTAGE_PATH);
-    const diag_finding *f = find(&fs, "port-exhaustion");
+    diag_findings fs = tb_run(r, n, DIAG_VANTAGE_PATH);
+    const diag_finding *f = tb_find(&fs, "port-exhaustion", 0);
     assert_non_null(f);
     assert_int_equal(f->severity, DIAG_ERROR);
-    assert_int_equal(param(f, "pool_size"), 4);
-    assert_int_equal(param(f, "peak_in_use"), 4);
-    assert_int_equal(param(f, "failed_attempts"), 2);
-    assert_int_equal(param(f, "reuses"), 4);
-    assert_float_equal(param(f, "hold_s"), 5.0, 1e-6);
+    assert_int_equal(tb_param(f, "pool_size"), 4);
+    assert_int_equal(tb_param(f, "peak_in_use"), 4);
+    assert_int_equal(tb_param(f, "failed_attempts"), 2);
+    assert_int_equal(tb_param(f, "reuses"), 4);
+    assert_float_equal(tb_param(f, "hold_s"), 5.0, 1e-6);
     diag_findings_free(&fs);
 }
 
@@ -291,21 +268,21 @@ static void inside_nat_unanswered_syns_at_the_ceiling_are_an_error(void **state)
     (void)state;
     flow_conn c[12];
     size_t n = inside_nat(c, 0.08);
-    diag_findings fs = run(c, n, DIAG_VANTAGE_CLIENT);
-    const diag_finding *f = find(&fs, "port-exhaustion");
+    diag_findings fs = tb_run(c, n, DIAG_VANTAGE_CLIENT);
+    const diag_finding *f = tb_find(&fs, "port-exhaustion", 0);
     assert_non_null(f);
     assert_int_equal(count(&fs, "port-exhaustion"), 1);
     assert_int_equal(f->severity, DIAG_ERROR);
-    assert_int_equal(param(f, "pool_size"), 4);
-    assert_int_equal(param(f, "peak_in_use"), 4);
-    assert_int_equal(param(f, "failed_attempts"), 4);
-    assert_int_equal(param(f, "connections"), 8);
-    assert_float_equal(param(f, "hold_s"), 3.0, 1e-6);
+    assert_int_equal(tb_param(f, "pool_size"), 4);
+    assert_int_equal(tb_param(f, "peak_in_use"), 4);
+    assert_int_equal(tb_param(f, "failed_attempts"), 4);
+    assert_int_equal(tb_param(f, "connections"), 8);
+    assert_float_equal(tb_param(f, "hold_s"), 3.0, 1e-6);
     assert_null(diag_param_get(f, "pool_low"));   /* the NAT's ports are not visible inside */
     for (uint64_t p = 81; p <= 96; p += 5)
         assert_true(has_evidence_packet(f, p));
     assert_true(has_evidence_packet(f, 201));     /* got through once there was room */
-    assert_null(find(&fs, "syn-unanswered"));
+    assert_null(tb_find(&fs, "syn-unanswered", 0));
     diag_findings_free(&fs);
 }
 
@@ -315,9 +292,9 @@ static void unanswered_syns_below_the_ceiling_stay_syn_unanswered(void **state)
     (void)state;
     flow_conn c[12];
     size_t n = inside_nat(c, 3.5);
-    diag_findings fs = run(c, n, DIAG_VANTAGE_CLIENT);
-    assert_null(find(&fs, "port-exhaustion"));
-    assert_non_null(find(&fs, "syn-unanswered"));
+    diag_findings fs = tb_run(c, n, DIAG_VANTAGE_CLIENT);
+    assert_null(tb_find(&fs, "port-exhaustion", 0));
+    assert_non_null(tb_find(&fs, "syn-unanswered", 0));
     diag_findings_free(&fs);
 }
 
@@ -328,8 +305,8 @@ static void ceiling_is_not_claimed_at_the_server(void **state)
     (void)state;
     flow_conn c[12];
     size_t n = inside_nat(c, 0.08);
-    diag_findings fs = run(c, n, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings fs = tb_run(c, n, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, "port-exhaustion", 0));
     diag_findings_free(&fs);
 }
 
@@ -363,8 +340,8 @@ static void small_pool_reused_while_mostly_idle_gives_no_finding(void **state)
         diag_engine_conn(e, &c);
     }
     diag_findings fs = finish(e);
-    assert_null(find(&fs, "port-exhaustion"));
-    assert_null(find(&fs, "timewait-accumulation"));
+    assert_null(tb_find(&fs, "port-exhaustion", 0));
+    assert_null(tb_find(&fs, "timewait-accumulation", 0));
     diag_findings_free(&fs);
 }
 
@@ -376,8 +353,8 @@ static void fixed_source_port_reused_is_not_a_pool(void **state)
     for (unsigned i = 0; i < 3; i++)
         c[i] = ok_conn(tb_v4(10, 0, 0, 3), 40000, 2.0 * i, 1.5, FLOW_SIDE_SERVER, 1 + 12 * i,
                        1 + i);
-    diag_findings fs = run(c, 3, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings fs = tb_run(c, 3, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, "port-exhaustion", 0));
     diag_findings_free(&fs);
 }
 
@@ -393,8 +370,8 @@ static void pool_full_only_when_its_last_port_appears_is_not_a_limit(void **stat
         ok_conn(cli, 40011, 1.615, 2.0, FLOW_SIDE_NONE, 19, 1),
         ok_conn(cli, 40012, 2.719, 1.006, FLOW_SIDE_CLIENT, 25, 1),
     };
-    diag_findings fs = run(c, 4, DIAG_VANTAGE_PATH);
-    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_PATH);
+    assert_null(tb_find(&fs, "port-exhaustion", 0));
     diag_findings_free(&fs);
 }
 
@@ -412,8 +389,8 @@ static void idle_connections_left_open_on_a_few_ports_are_not_a_limit(void **sta
         c[2 * i + 1] = ok_conn(cli, (uint16_t)(3000 + i), 100.0 * i + 1.34 + i, 30,
                                FLOW_SIDE_NONE, 51 + 100 * i, 2);
     }
-    diag_findings fs = run(c, 6, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, "port-exhaustion"));
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, "port-exhaustion", 0));
     diag_findings_free(&fs);
 }
 
@@ -430,16 +407,16 @@ static void proxy_closing_first_past_half_its_budget_is_a_warning(void **state)
         diag_engine_conn(e, &c);
     }
     diag_findings fs = finish(e);
-    const diag_finding *t = find(&fs, "timewait-accumulation");
+    const diag_finding *t = tb_find(&fs, "timewait-accumulation", 0);
     assert_non_null(t);
     assert_int_equal(t->severity, DIAG_WARNING);
-    assert_int_equal(param(t, "peak_timewait"), 15000);
-    assert_int_equal(param(t, "port_budget"), 28232);
-    assert_float_equal(param(t, "closer_share"), 1.0, 1e-9);
-    assert_float_equal(param(t, "timewait_s"), 60.0, 1e-9);
+    assert_int_equal(tb_param(t, "peak_timewait"), 15000);
+    assert_int_equal(tb_param(t, "port_budget"), 28232);
+    assert_float_equal(tb_param(t, "closer_share"), 1.0, 1e-9);
+    assert_float_equal(tb_param(t, "timewait_s"), 60.0, 1e-9);
     /* 15 000 closes over the 50 s from the first SYN to the last close */
-    assert_float_equal(param(t, "close_rate"), 15000 / (14999 / 300.0 + 0.01), 1e-6);
-    assert_null(find(&fs, "port-exhaustion"));
+    assert_float_equal(tb_param(t, "close_rate"), 15000 / (14999 / 300.0 + 0.01), 1e-6);
+    assert_null(tb_find(&fs, "port-exhaustion", 0));
     diag_findings_free(&fs);
 }
 
@@ -456,15 +433,15 @@ static void close_rate_that_would_exhaust_the_budget_is_a_warning(void **state)
         diag_engine_conn(e, &c);
     }
     diag_findings fs = finish(e);
-    const diag_finding *t = find(&fs, "timewait-accumulation");
+    const diag_finding *t = tb_find(&fs, "timewait-accumulation", 0);
     assert_non_null(t);
     assert_int_equal(t->severity, DIAG_WARNING);
-    assert_int_equal(param(t, "peak_timewait"), 2400);
-    assert_int_equal(param(t, "port_budget"), 16384);
-    assert_float_equal(param(t, "timewait_s"), 120.0, 1e-9);
+    assert_int_equal(tb_param(t, "peak_timewait"), 2400);
+    assert_int_equal(tb_param(t, "port_budget"), 16384);
+    assert_float_equal(tb_param(t, "timewait_s"), 120.0, 1e-9);
     double rate = 2400 / (2399 / 200.0 + 0.02);
-    assert_float_equal(param(t, "close_rate"), rate, 1e-6);
-    assert_float_equal(param(t, "projected_timewait"), rate * 120, 1e-3);
+    assert_float_equal(tb_param(t, "close_rate"), rate, 1e-6);
+    assert_float_equal(tb_param(t, "projected_timewait"), rate * 120, 1e-3);
     diag_findings_free(&fs);
 }
 
@@ -480,7 +457,7 @@ static void server_closing_first_is_not_timewait_accumulation(void **state)
         diag_engine_conn(e, &c);
     }
     diag_findings fs = finish(e);
-    assert_null(find(&fs, "timewait-accumulation"));
+    assert_null(tb_find(&fs, "timewait-accumulation", 0));
     diag_findings_free(&fs);
 }
 

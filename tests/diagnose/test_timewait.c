@@ -8,36 +8,8 @@
 #include <cmocka.h>
 
 #include "conn_builder.h"
+#include "diag_test.h"
 #include "tcpdoctor/diagnose.h"
-
-static diag_findings run(const flow_conn *c, size_t n, enum diag_vantage v)
-{
-    diag_config cfg = { .vantage = v };
-    char err[64];
-    diag_engine *e = diag_engine_new(&cfg, err, sizeof err);
-    assert_non_null(e);
-    for (size_t i = 0; i < n; i++)
-        diag_engine_conn(e, &c[i]);
-    diag_findings fs;
-    assert_int_equal(diag_engine_finish(e, &fs), 0);
-    diag_engine_free(e);
-    return fs;
-}
-
-static const diag_finding *find(const diag_findings *fs, const char *id, size_t nth)
-{
-    for (size_t i = 0; i < fs->n; i++)
-        if (strcmp(fs->v[i].id, id) == 0 && nth-- == 0)
-            return &fs->v[i];
-    return NULL;
-}
-
-static double param(const diag_finding *f, const char *name)
-{
-    const diag_param *p = diag_param_get(f, name);
-    assert_non_null(p);
-    return p->value;
-}
 
 /* One connection the server closes, then the same 4-tuple again `gap` s
  * after its last packet with the given answer to the first SYN. */
@@ -73,22 +45,22 @@ static void ignored_reuse_68s_after_server_close_is_an_error_with_bounds(void **
     (void)state;
     flow_conn c[2];
     pair(c, 67.92, FLOW_HS_NONE, 3, false, 2268, 0, 1);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *tw = find(&fs, "timewait-reuse", 0);
-    const diag_finding *nm = find(&fs, "nat-timewait-mismatch", 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *tw = tb_find(&fs, "timewait-reuse", 0);
+    const diag_finding *nm = tb_find(&fs, "nat-timewait-mismatch", 0);
     assert_non_null(tw);
     assert_non_null(nm);
     assert_int_equal(tw->severity, DIAG_ERROR);
     assert_int_equal(nm->severity, DIAG_ERROR);
-    assert_true(param(tw, "gap_min_s") > 67.91 && param(tw, "gap_min_s") < 67.93);
-    assert_int_equal((int)param(tw, "failed"), 1);
-    assert_true(param(nm, "server_timewait_min_s") > 67.91);
+    assert_true(tb_param(tw, "gap_min_s") > 67.91 && tb_param(tw, "gap_min_s") < 67.93);
+    assert_int_equal((int)tb_param(tw, "failed"), 1);
+    assert_true(tb_param(nm, "server_timewait_min_s") > 67.91);
     const diag_param *p = diag_param_get(nm, "server_timewait_min_s");
     assert_true(p->has_min && !p->has_max);
     assert_null(diag_param_get(nm, "server_timewait_max_s"));
     assert_int_equal(tw->evidence[0].packet, 9);    /* the server's FIN (builder: pkt0 + 8) */
     assert_int_equal(tw->evidence[2].packet, 14);   /* the reusing SYN */
-    assert_null(find(&fs, "syn-unanswered", 0));    /* explained, not repeated */
+    assert_null(tb_find(&fs, "syn-unanswered", 0));    /* explained, not repeated */
     diag_findings_free(&fs);
 }
 
@@ -98,12 +70,12 @@ static void stale_ack_reuse_is_a_warning_even_when_retried_fast(void **state)
     (void)state;
     flow_conn c[2];
     pair(c, 2.0, FLOW_HS_ACK_ONLY, 2, true, 40000, 0, 1);
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    const diag_finding *tw = find(&fs, "timewait-reuse", 0);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    const diag_finding *tw = tb_find(&fs, "timewait-reuse", 0);
     assert_non_null(tw);
     assert_int_equal(tw->severity, DIAG_WARNING);
-    assert_int_equal((int)param(tw, "failed"), 0);
-    assert_non_null(find(&fs, "nat-timewait-mismatch", 0));
+    assert_int_equal((int)tb_param(tw, "failed"), 0);
+    assert_non_null(tb_find(&fs, "nat-timewait-mismatch", 0));
     diag_findings_free(&fs);
 }
 
@@ -116,14 +88,14 @@ static void bounds_come_from_rejected_and_accepted_gaps(void **state)
     pair(&c[0], 20, FLOW_HS_NONE, 3, false, 3000, 0, 1);
     pair(&c[2], 45, FLOW_HS_NONE, 3, false, 3001, 100, 101);
     pair(&c[4], 61, FLOW_HS_SYNACK, 1, true, 3002, 200, 201);
-    diag_findings fs = run(c, 6, DIAG_VANTAGE_SERVER);
-    const diag_finding *nm = find(&fs, "nat-timewait-mismatch", 0);
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
+    const diag_finding *nm = tb_find(&fs, "nat-timewait-mismatch", 0);
     assert_non_null(nm);
-    assert_int_equal((int)param(nm, "reuses"), 3);
-    assert_int_equal((int)param(nm, "rejected"), 2);
-    assert_true(param(nm, "server_timewait_min_s") > 44.99 && param(nm, "server_timewait_min_s") < 45.01);
-    assert_true(param(nm, "server_timewait_max_s") > 60.99 && param(nm, "server_timewait_max_s") < 61.01);
-    assert_true(param(nm, "nat_reuse_s") > 19.99 && param(nm, "nat_reuse_s") < 20.01);
+    assert_int_equal((int)tb_param(nm, "reuses"), 3);
+    assert_int_equal((int)tb_param(nm, "rejected"), 2);
+    assert_true(tb_param(nm, "server_timewait_min_s") > 44.99 && tb_param(nm, "server_timewait_min_s") < 45.01);
+    assert_true(tb_param(nm, "server_timewait_max_s") > 60.99 && tb_param(nm, "server_timewait_max_s") < 61.01);
+    assert_true(tb_param(nm, "nat_reuse_s") > 19.99 && tb_param(nm, "nat_reuse_s") < 20.01);
     diag_findings_free(&fs);
 }
 
@@ -136,10 +108,10 @@ static void ignored_syn_between_clean_accepts_is_not_blamed_on_timewait(void **s
     pair(&c[0], 1.0, FLOW_HS_SYNACK, 1, true, 3000, 0, 1);
     pair(&c[2], 5.0, FLOW_HS_NONE, 2, true, 3001, 100, 101);   /* retry 3 s later works */
     pair(&c[4], 2.0, FLOW_HS_SYNACK, 1, true, 3002, 200, 201);
-    diag_findings fs = run(c, 6, DIAG_VANTAGE_SERVER);
+    diag_findings fs = tb_run(c, 6, DIAG_VANTAGE_SERVER);
     for (size_t i = 0; i < fs.n; i++)
         assert_true(fs.v[i].severity == DIAG_INFO);
-    assert_null(find(&fs, "nat-timewait-mismatch", 0));
+    assert_null(tb_find(&fs, "nat-timewait-mismatch", 0));
     diag_findings_free(&fs);
 }
 
@@ -151,10 +123,10 @@ static void client_closed_tuple_reuse_is_not_a_server_timewait_problem(void **st
     flow_conn c[2];
     pair(c, 10, FLOW_HS_NONE, 3, false, 4000, 0, 1);
     c[0].closed_by = FLOW_SIDE_CLIENT;
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_SERVER);
-    assert_null(find(&fs, "timewait-reuse", 0));
-    assert_null(find(&fs, "nat-timewait-mismatch", 0));
-    assert_non_null(find(&fs, "syn-unanswered", 0));
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_SERVER);
+    assert_null(tb_find(&fs, "timewait-reuse", 0));
+    assert_null(tb_find(&fs, "nat-timewait-mismatch", 0));
+    assert_non_null(tb_find(&fs, "syn-unanswered", 0));
     diag_findings_free(&fs);
 }
 
@@ -165,7 +137,7 @@ static void healthy_reuse_gives_no_finding(void **state)
     flow_conn c[2];
     pair(c, 70, FLOW_HS_SYNACK, 1, true, 5000, 0, 1);
     c[0].closed_by = FLOW_SIDE_CLIENT;
-    diag_findings fs = run(c, 2, DIAG_VANTAGE_UNKNOWN);
+    diag_findings fs = tb_run(c, 2, DIAG_VANTAGE_UNKNOWN);
     assert_int_equal(fs.n, 0);
     diag_findings_free(&fs);
 }
