@@ -53,6 +53,9 @@ import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from pcapgen import csum, ip4  # noqa: E402
+
 T0 = 1_700_000_000
 MAC_D = bytes.fromhex("020000000a01")   # downstream side (router)
 MAC_U = bytes.fromhex("020000000a02")   # upstream
@@ -62,20 +65,6 @@ DOWN, UP = "10.1.1.10", "10.2.2.20"
 UP_PORT = 8080
 RTT_US = 2000           # downstream <-> upstream round trip
 SERVE_US = 150          # upstream's own reaction time (it is where we capture)
-
-
-def csum(data):
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def ip4(addr):
-    return bytes(int(x) for x in addr.split("."))
 
 
 def tcp_segment(src, dst, sport, dport, seq, ack, flags, payload, mss=None,

@@ -43,6 +43,9 @@ import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from pcapgen import csum, ip4  # noqa: E402
+
 T0 = 1_500_000_000
 NAT, SRV = "198.51.100.7", "203.0.113.10"
 SPORT = 443
@@ -52,20 +55,6 @@ ONE_WAY = 0.010                 # NAT -> server, seconds
 SYN_RTX = (0, 1, 3, 7, 15, 31, 63)   # Linux SYN schedule, seconds after the first
 MSL = 60.0                      # TCP_PAWS_MSL
 HOSTS = {"H1": 500_000_000, "H2": 1_000_000, "H3": 3_000_000_000}
-
-
-def csum(data):
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def ip4(a):
-    return bytes(int(x) for x in a.split("."))
 
 
 def syn_opts(tsval, tsecr):

@@ -57,26 +57,15 @@ import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from pcapgen import csum, ip4  # noqa: E402
+
 T0 = 1_700_000_000
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 SERVER, PORT = "198.51.100.80", 443
 NATGW, INSIDE, OTHER = "203.0.113.10", "10.0.1.5", "192.0.2.44"
 TUNNEL_MTU = 1400
 RTT_US = 40_000
-
-
-def csum(data):
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def ip4(addr):
-    return bytes(int(x) for x in addr.split("."))
 
 
 def tcp_segment(src, dst, sport, dport, seq, ack, flags, payload, tsval=None,

@@ -25,25 +25,14 @@ import os
 import struct
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from pcapgen import csum, ip4  # noqa: E402
+
 T0 = 1_200_000_000
 C_IP, S_IP = "10.1.1.1", "10.2.2.2"
 C_PORT, S_PORT = 2268, 80
 MAC_C, MAC_S = bytes.fromhex("0200000000c1"), bytes.fromhex("0200000000a1")
 FIN, SYN, RST, PSH, ACK, CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x80
-
-
-def csum(data):
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def ip4(a):
-    return bytes(int(x) for x in a.split("."))
 
 
 WIN_SYN_OPTS = bytes([2, 4, 0x05, 0xB4, 1, 3, 3, 8, 1, 1, 4, 2])  # mss 1460,nop,ws 8,nop,nop,sok
