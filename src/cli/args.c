@@ -79,3 +79,27 @@ int cli_choice(const char *cmd, const char *opt, const char *val, const char *co
     fputc('\n', stderr);
     return -1;
 }
+
+/* --max-flows and --linger, shared by the commands that build the table. */
+int cli_flow_limits(const cli_args *a, int o_max, int o_linger, uint32_t *max_flows,
+                    int64_t *linger_ns)
+{
+    unsigned long long v = 0;
+    *max_flows = 0;
+    *linger_ns = 0;
+    if (a->seen[o_max]) {
+        if (cli_parse_u64("--max-flows", a->value[o_max], 1u << 30, &v) != 0)
+            return -1;
+        if (v == 0) {
+            fprintf(stderr, "tcpdoctor: --max-flows: must be at least 1\n");
+            return -1;
+        }
+        *max_flows = (uint32_t)v;
+    }
+    if (a->seen[o_linger]) {
+        if (cli_parse_u64("--linger", a->value[o_linger], 86400, &v) != 0)
+            return -1;
+        *linger_ns = (int64_t)v * 1000000000LL;
+    }
+    return 0;
+}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Each returns the process exit status: 0 fine, 1 findings, 2 usage or input error. */
 int cmd_conns(int argc, char **argv);
@@ -28,6 +29,10 @@ typedef struct cli_args {
 int cli_parse(int argc, char **argv, const char *cmd, const cli_opt *opts, size_t nopts,
               cli_args *out);
 void cli_args_free(cli_args *a);
+/* --max-flows / --linger from the parsed options (indices of those entries);
+ * 0 = default when not given.  0, or -1 after a message. */
+int cli_flow_limits(const cli_args *a, int o_max, int o_linger, uint32_t *max_flows,
+                    int64_t *linger_ns);
 int cli_choice(const char *cmd, const char *opt, const char *val, const char *const *words,
                size_t n);
 

@@ -81,7 +81,6 @@ int cmd_analyze(int argc, char **argv)
     int rc = 2;
     bool json = false;
     diag_config dc = { .vantage = DIAG_VANTAGE_UNKNOWN };
-    unsigned long long max_flows = 0, linger_s = 0;
     if (a.seen[O_HELP]) {
         analyze_usage(stdout);
         rc = 0;
@@ -99,14 +98,9 @@ int cmd_analyze(int argc, char **argv)
             goto out_args;
         dc.vantage = k == 0 ? DIAG_VANTAGE_SERVER : k == 1 ? DIAG_VANTAGE_CLIENT : DIAG_VANTAGE_PATH;
     }
-    if (a.seen[O_MAXFLOWS] &&
-        (cli_parse_u64("--max-flows", a.value[O_MAXFLOWS], 1u << 30, &max_flows) != 0 ||
-         max_flows == 0)) {
-        if (max_flows == 0)
-            fprintf(stderr, "tcpdoctor: --max-flows: must be at least 1\n");
-        goto out_args;
-    }
-    if (a.seen[O_LINGER] && cli_parse_u64("--linger", a.value[O_LINGER], 86400, &linger_s) != 0)
+    uint32_t max_flows;
+    int64_t linger_ns;
+    if (cli_flow_limits(&a, O_MAXFLOWS, O_LINGER, &max_flows, &linger_ns) != 0)
         goto out_args;
 
     const char **files = NULL;
@@ -125,8 +119,8 @@ int cmd_analyze(int argc, char **argv)
         .files = files,
         .nfiles = nfiles,
         .bpf = bpf,
-        .max_flows = (uint32_t)max_flows,
-        .linger_ns = (int64_t)linger_s * 1000000000LL,
+        .max_flows = max_flows,
+        .linger_ns = linger_ns,
         .progress = true,
         .sink = diag_engine_conn,
         .sink_ctx = eng,

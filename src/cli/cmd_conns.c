@@ -62,7 +62,6 @@ int cmd_conns(int argc, char **argv)
         return 2;
     int rc = 2;
     enum rep_conn_format fmt = REP_CONN_TABLE;
-    unsigned long long max_flows = 0, linger_s = 0;
     const char *outpath = a.value[O_OUT];
     bool quiet = a.seen[O_QUIET];
     if (a.seen[O_HELP]) {
@@ -76,14 +75,9 @@ int cmd_conns(int argc, char **argv)
             goto out_args;
         fmt = k == 0 ? REP_CONN_TABLE : k == 1 ? REP_CONN_NDJSON : REP_CONN_TSV;
     }
-    if (a.seen[O_MAXFLOWS] &&
-        (cli_parse_u64("--max-flows", a.value[O_MAXFLOWS], 1u << 30, &max_flows) != 0 ||
-         max_flows == 0)) {
-        if (max_flows == 0)
-            fprintf(stderr, "tcpdoctor: --max-flows: must be at least 1\n");
-        goto out_args;
-    }
-    if (a.seen[O_LINGER] && cli_parse_u64("--linger", a.value[O_LINGER], 86400, &linger_s) != 0)
+    uint32_t max_flows;
+    int64_t linger_ns;
+    if (cli_flow_limits(&a, O_MAXFLOWS, O_LINGER, &max_flows, &linger_ns) != 0)
         goto out_args;
 
     const char **files = NULL;
@@ -109,8 +103,8 @@ int cmd_conns(int argc, char **argv)
         .files = files,
         .nfiles = nfiles,
         .bpf = bpf,
-        .max_flows = (uint32_t)max_flows,
-        .linger_ns = (int64_t)linger_s * 1000000000LL,
+        .max_flows = max_flows,
+        .linger_ns = linger_ns,
         .progress = !quiet,
         .sink = rep_conn_write,
         .sink_ctx = w,
