@@ -91,8 +91,7 @@ int cmd_conns(int argc, char **argv)
         perror(outpath);
         goto out_files;
     }
-    static char outbuf[1 << 16];
-    setvbuf(out, outbuf, _IOFBF, sizeof outbuf);
+    setvbuf(out, NULL, _IOFBF, 1 << 16);    /* libc allocates and owns it */
     rep_conn_writer *w = rep_conn_writer_new(out, fmt);
     if (w == NULL) {
         fprintf(stderr, "tcpdoctor: out of memory\n");
