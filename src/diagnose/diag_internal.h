@@ -61,6 +61,15 @@ typedef struct tw_event {
     bool     unpaired;              /* no previous incarnation in the capture:
                                        only the stale ACK shows one existed */
     uint32_t stale_ack;             /* that ACK's acknowledgment number */
+    /* For an unpaired stale ACK: the server-closed connection whose client
+       final sequence number it acknowledges (the latest one to that server
+       ended before the SYN), found once by timewait-reuse's finish. */
+    bool     acked_found;
+    pkt_addr acked_client;
+    uint16_t acked_client_port;
+    uint32_t acked_client_final_seq;
+    uint64_t acked_first_packet, acked_last_packet;
+    int64_t  acked_last_ts;
 } tw_event;
 
 /* Hosts behind one source address (the SYN sender), estimated by

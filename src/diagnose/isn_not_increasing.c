@@ -56,25 +56,9 @@ typedef struct isn_note {
     bool     same_shape;            /* same options, window and MSS (p0f-style) */
 } isn_note;
 
-/* A connection the server closed first: what a stale ACK with no earlier
- * incarnation in the capture may acknowledge (inside a NAT, another inside
- * host's connection that went out with the same outside port). */
-#define ISN_CLOSED_RING 4096
-
-typedef struct isn_closed {
-    pkt_addr client;
-    uint16_t client_port, server_port;
-    uint32_t client_final_seq;
-    uint32_t server_tail;           /* last 4 bytes of the server address */
-    uint64_t last_packet;
-    int64_t  last_ts;
-} isn_closed;
-
 typedef struct isn_state {
     isn_note *notes;
     size_t n, cap;
-    isn_closed *ring;               /* ISN_CLOSED_RING entries, allocated on first use */
-    size_t ring_next, ring_n;
     bool oom;
 } isn_state;
 
@@ -96,54 +80,7 @@ static void isn_destroy(void *p)
 {
     isn_state *st = p;
     free(st->notes);
-    free(st->ring);
     free(st);
-}
-
-static uint32_t addr_tail(const pkt_addr *a)
-{
-    return (uint32_t)a->b[12] << 24 | (uint32_t)a->b[13] << 16 | (uint32_t)a->b[14] << 8 |
-           a->b[15];
-}
-
-static void isn_conn(void *p, const flow_conn *c, diag_ctx *ctx)
-{
-    (void)ctx;
-    isn_state *st = p;
-    if (c->closed_by != FLOW_SIDE_SERVER || c->reset_by != FLOW_SIDE_NONE || !c->client.seq_seen)
-        return;
-    if (st->ring == NULL && (st->ring = malloc(ISN_CLOSED_RING * sizeof *st->ring)) == NULL) {
-        st->oom = true;
-        return;
-    }
-    isn_closed *r = &st->ring[st->ring_next];
-    st->ring_next = (st->ring_next + 1) % ISN_CLOSED_RING;
-    if (st->ring_n < ISN_CLOSED_RING)
-        st->ring_n++;
-    r->client = c->client.addr;
-    r->client_port = c->client.port;
-    r->server_port = c->server.port;
-    r->server_tail = addr_tail(&c->server.addr);
-    r->client_final_seq = c->client.next_seq;
-    r->last_packet = c->last_packet;
-    r->last_ts = c->last_ts;
-}
-
-/* The server-closed connection a stale ACK acknowledges: the latest one
- * to that server whose client final sequence number is the ACK's number,
- * ended before the SYN; NULL when none is remembered. */
-static const isn_closed *find_closed(const isn_state *st, const tw_event *e)
-{
-    const isn_closed *best = NULL;
-    uint32_t tail = addr_tail(&e->server);
-    for (size_t i = 0; i < st->ring_n; i++) {
-        const isn_closed *r = &st->ring[i];
-        if (r->client_final_seq == e->stale_ack && r->server_port == e->server_port &&
-            r->server_tail == tail && r->last_ts <= e->syn_ts &&
-            (best == NULL || r->last_ts > best->last_ts))
-            best = r;
-    }
-    return best;
 }
 
 static void isn_reuse(void *p, const flow_conn *prev, const flow_conn *cur, diag_ctx *ctx)
@@ -226,12 +163,11 @@ static bool ts_newer(const tw_event *e)
  * TTL, SYN options, timestamp clock).  A TSval that went back, or ran ahead
  * faster than a 1 kHz clock over the gap, is another clock.  Without
  * timestamps two hosts of one kind behind a NAT look alike. */
-static enum host_reading read_host(const isn_state *st, const tw_event *e, const isn_note *n)
+static enum host_reading read_host(const tw_event *e, const isn_note *n)
 {
     if (e->unpaired) {
-        const isn_closed *r = find_closed(st, e);
-        if (r != NULL && (r->client_port != e->client_port ||
-                          memcmp(r->client.b, e->client.b, 16) != 0))
+        if (e->acked_found && (e->acked_client_port != e->client_port ||
+                               memcmp(e->acked_client.b, e->client.b, 16) != 0))
             return HOST_OTHER;
         return HOST_UNKNOWN;
     }
@@ -248,15 +184,14 @@ static enum host_reading read_host(const isn_state *st, const tw_event *e, const
 }
 
 /* Why read_host() said HOST_OTHER, in words, into buf. */
-static void other_host_reason(const isn_state *st, const tw_event *e, const isn_note *n,
+static void other_host_reason(const tw_event *e, const isn_note *n,
                               char *buf, size_t len)
 {
-    const isn_closed *r = e->unpaired ? find_closed(st, e) : NULL;
-    if (r != NULL) {
+    if (e->unpaired && e->acked_found) {
         char c[64];
-        diag_endpoint(&r->client, r->client_port, c, sizeof c);
+        diag_endpoint(&e->acked_client, e->acked_client_port, c, sizeof c);
         snprintf(buf, len, "the server's stale ACK acknowledges exactly where %s's "
-                 "connection ended, packet %llu", c, (unsigned long long)r->last_packet);
+                 "connection ended, packet %llu", c, (unsigned long long)e->acked_last_packet);
     } else if (e->prev_client_ttl != e->cur_client_ttl)
         snprintf(buf, len, "TTL %u, the old connection's %u", e->cur_client_ttl,
                  e->prev_client_ttl);
@@ -355,7 +290,7 @@ static void count_event(isn_group *g, const isn_state *st, const tw_event *e, si
         if (g->not_above == 1)
             g->example = i;
     }
-    switch (read_host(st, e, n)) {
+    switch (read_host(e, n)) {
     case HOST_SAME: g->same_host++; break;
     case HOST_LIKELY_SAME: g->likely_same++; break;
     case HOST_OTHER:
@@ -400,13 +335,13 @@ static void event_evidence(diag_finding *f, const diag_ctx *ctx, const isn_state
     diag_endpoint(&e->client, e->client_port, c, sizeof c);
     diag_endpoint(&e->server, e->server_port, s, sizeof s);
     uint32_t fin = old_final(e);
-    const isn_closed *r = e->unpaired ? find_closed(st, e) : NULL;
-    if (r != NULL) {
+    if (e->unpaired && e->acked_found) {
         char rc[64];
-        diag_endpoint(&r->client, r->client_port, rc, sizeof rc);
-        diag_evidence_add(f, r->last_packet, r->last_ts, "%8.3f  %s > %s  %s's connection "
-                          "ends, closed first by the server; its last sequence number %u",
-                          diag_rel(ctx, r->last_ts), rc, s, rc, r->client_final_seq);
+        diag_endpoint(&e->acked_client, e->acked_client_port, rc, sizeof rc);
+        diag_evidence_add(f, e->acked_last_packet, e->acked_last_ts, "%8.3f  %s > %s  %s's "
+                          "connection ends, closed first by the server; its last sequence "
+                          "number %u", diag_rel(ctx, e->acked_last_ts), rc, s, rc,
+                          e->acked_client_final_seq);
     }
     if (!e->unpaired)
         diag_evidence_add(f, e->prev_close_packet, e->prev_close_ts,
@@ -485,7 +420,7 @@ static void explain_readings(diag_finding *f, const diag_ctx *ctx, const isn_sta
     if (g->other_host > 0) {
         const tw_event *e = &ctx->tw[g->other_example];
         char why[160];
-        other_host_reason(st, e, find_note(st, e->syn_packet), why, sizeof why);
+        other_host_reason(e, find_note(st, e->syn_packet), why, sizeof why);
         diag_explain(f, "Reading (b), %llu reuse%s: the new SYN came from another host than the "
                      "old connection (at packet %llu: %s): a NAT in front of %s gave the same "
                      "outside port to two inside hosts in turn. The ISNs of two hosts are "
@@ -728,7 +663,6 @@ out:
 const diag_detector diag_det_isn_not_increasing = {
     .id = "isn-not-increasing",
     .create = isn_create,
-    .conn = isn_conn,
     .reuse = isn_reuse,
     .finish = isn_finish,
     .destroy = isn_destroy,

@@ -77,16 +77,38 @@ static void remember_closed(tw_state *st, const flow_conn *c)
 }
 
 /* The server-closed connection whose client final sequence the stale ACK
- * acknowledges, closed before the SYN; NULL when none is remembered. */
+ * acknowledges: the latest one to that server ended before the SYN; NULL
+ * when none is remembered. */
 static const closed_conn *find_acked(const tw_state *st, const tw_event *e)
 {
+    const closed_conn *best = NULL;
     for (size_t i = 0; i < st->n; i++) {
         const closed_conn *r = &st->ring[i];
         if (r->client_final_seq == e->stale_ack && r->server_port == e->server_port &&
-            r->last_ts <= e->syn_ts && memcmp(r->server.b, e->server.b, 16) == 0)
-            return r;
+            r->last_ts <= e->syn_ts && memcmp(r->server.b, e->server.b, 16) == 0 &&
+            (best == NULL || r->last_ts > best->last_ts))
+            best = r;
     }
-    return NULL;
+    return best;
+}
+
+/* Resolve every unpaired stale ACK once, into the shared event, so other
+ * detectors (isn-not-increasing) read the link instead of searching again. */
+static void link_stale_acks(const tw_state *st, diag_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_tw; i++) {
+        tw_event *e = &ctx->tw[i];
+        const closed_conn *r = e->unpaired ? find_acked(st, e) : NULL;
+        if (r == NULL)
+            continue;
+        e->acked_found = true;
+        e->acked_client = r->client;
+        e->acked_client_port = r->client_port;
+        e->acked_client_final_seq = r->client_final_seq;
+        e->acked_first_packet = r->first_packet;
+        e->acked_last_packet = r->last_packet;
+        e->acked_last_ts = r->last_ts;
+    }
 }
 
 /* SYNs sent before the first answer (all of them when none came). */
@@ -329,7 +351,7 @@ typedef struct group {
 
 /* Stale ACKs with no earlier incarnation in the capture: one finding per
  * server endpoint. */
-static int unpaired_findings(const tw_state *st, diag_ctx *ctx, diag_findings *out)
+static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
 {
     bool *done = calloc(ctx->n_tw ? ctx->n_tw : 1, sizeof *done);
     if (done == NULL)
@@ -364,18 +386,17 @@ static int unpaired_findings(const tw_state *st, diag_ctx *ctx, diag_findings *o
             diag_endpoint(&e->server, e->server_port, s, sizeof s);
             diag_evidence_add(f, e->syn_packet, e->syn_ts, "%8.3f  %s > %s  SYN, ISN %u",
                               diag_rel(ctx, e->syn_ts), c, s, e->cur_client_isn);
-            const closed_conn *r = find_acked(st, e);
-            if (r != NULL) {
+            if (e->acked_found) {
                 char rc[64];
-                diag_endpoint(&r->client, r->client_port, rc, sizeof rc);
+                diag_endpoint(&e->acked_client, e->acked_client_port, rc, sizeof rc);
                 diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
                                   "the end of %s's connection (packets %llu-%llu), which the "
                                   "server closed %.3f s before this SYN", s, c, e->stale_ack, rc,
-                                  (unsigned long long)r->first_packet,
-                                  (unsigned long long)r->last_packet,
-                                  diag_secs(e->syn_ts - r->last_ts));
+                                  (unsigned long long)e->acked_first_packet,
+                                  (unsigned long long)e->acked_last_packet,
+                                  diag_secs(e->syn_ts - e->acked_last_ts));
                 linked++;
-                if (memcmp(r->client.b, e->client.b, 16) != 0)
+                if (memcmp(e->acked_client.b, e->client.b, 16) != 0)
                     other_host++;
             } else {
                 diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
@@ -513,7 +534,8 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
             if (diag_ctx_explain(ctx, e->first_packet) != 0)
                 return -ENOMEM;
     }
-    if (unpaired_findings(st, ctx, out) != 0)
+    link_stale_acks(st, ctx);
+    if (unpaired_findings(ctx, out) != 0)
         return -ENOMEM;
     group *g = NULL;
     size_t ng = 0, capg = 0;
