@@ -607,7 +607,10 @@ static int parse_scalar(const field *f, void *obj, const char *s, char *msg, siz
         sim_ns v = 0;
         if (parse_duration(s, f->type == F_SDUR, &v, msg, len) != 0)
             return -1;
-        if (v < f->min || (f->max != 0 && v > f->max))
+        if (f->max == 0 && v < f->min)
+            return fail(msg, len, "expected a duration of at least %.9gs, got \"%s\"",
+                        (double)f->min / SIM_NS_PER_S, s);
+        if (f->max != 0 && (v < f->min || v > f->max))
             return fail(msg, len, "expected a duration from %.9gs to %.9gs, got \"%s\"",
                         (double)f->min / SIM_NS_PER_S, (double)f->max / SIM_NS_PER_S, s);
         *(sim_ns *)p = v;
@@ -1112,10 +1115,13 @@ static const char *kind_name(enum fy_node_type t)
 }
 
 /* Set one field of obj from a YAML value node. */
-static int load_value(loader *l, const field *f, void *obj, struct fy_node *v, const char *where)
+static int load_value(loader *l, const field *f, void *obj, struct fy_node *v, const char *where,
+                      int key_line)
 {
     char msg[ERR_MAX];
     int line = node_line(v) ? node_line(v) : block_line(v);
+    if (line == 0)
+        line = key_line;
     if (fy_node_get_style(v) == FYNS_ALIAS)
         return lfail(l, line, where, "aliases are not supported; write the value out");
     bool list = f->type == F_DURLIST || f->type == F_ADDRLIST;
@@ -1193,7 +1199,7 @@ static int load_object(loader *l, enum kind_id k, size_t idx, struct fy_node *m)
     if (os != NULL && k == K_HOST) {
         const field *f = find_field(kd->fields, kd->n_fields, "os");
         snprintf(fwhere, sizeof fwhere, "%s.os", where);
-        if (load_value(l, f, obj, os, fwhere) != 0)
+        if (load_value(l, f, obj, os, fwhere, 0) != 0)
             return -1;
     }
     void *it = NULL;
@@ -1217,7 +1223,7 @@ static int load_object(loader *l, enum kind_id k, size_t idx, struct fy_node *m)
         flines[f - kd->fields] = line;
         if (f->type == F_OS)
             continue; /* done above */
-        if (load_value(l, f, obj, fy_node_pair_value(p), fwhere) != 0)
+        if (load_value(l, f, obj, fy_node_pair_value(p), fwhere, line) != 0)
             return -1;
     }
     for (size_t i = 0; i < kd->n_fields; i++)
@@ -1313,7 +1319,7 @@ static int load_root(loader *l, struct fy_node *root)
         int rc = -1;
         if (f != NULL) {
             l->top_line[f - top_fields] = line;
-            rc = load_value(l, f, l->sc, v, key);
+            rc = load_value(l, f, l->sc, v, key, line);
         } else if (strcmp(key, "expect") == 0) {
             rc = load_expect(l, v, line);
         } else {
@@ -1345,8 +1351,8 @@ static void yaml_error(loader *l, struct fy_diag *diag)
     else if (e != NULL)
         snprintf(l->err, l->errlen, "%s: yaml: %s", l->path, e->msg);
     else
-        snprintf(l->err, l->errlen, "%s: cannot read: %s", l->path,
-                 errno ? strerror(errno) : "not a YAML document");
+        snprintf(l->err, l->errlen, "%s: no YAML document (expected a scenario: "
+                 "description:, duration:, networks:, hosts:, ...)", l->path);
 }
 
 sim_scenario *sim_scenario_load(const char *path, char *errbuf, size_t errlen)
@@ -1378,7 +1384,6 @@ sim_scenario *sim_scenario_load(const char *path, char *errbuf, size_t errlen)
     }
     fy_diag_set_collect_errors(diag, true);
     struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET, .diag = diag };
-    errno = 0;
     doc = fy_document_build_from_file(&pcfg, path);
     if (doc == NULL) {
         yaml_error(&l, diag);
