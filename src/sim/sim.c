@@ -16,7 +16,8 @@
  *   Timers are lazy: a TCB keeps its due times and only pushes a heap event when a due
  *   time moves earlier than the one pending, so re-arming a timer costs nothing.
  *   At `duration` no new connection is opened; the run continues until every attempt
- *   has an outcome (bounded by SIM_DRAIN_MAX), then the summary is computed.
+ *   has an outcome and every connection not in TIME_WAIT has closed (bounded by
+ *   SIM_DRAIN_MAX), then the summary is computed.
  *
  * Limits
  *   IPv4 and TCP only; no congestion or flow control (everything written is sent at
@@ -385,7 +386,10 @@ static void run_loop(sim_world *w, const sim_run_opts *o)
     while (!w->oom && sim_heap_pop(&w->heap, &e)) {
         if (!w->stopping && e.at >= w->end)
             w->stopping = true;
-        if (w->stopping && (w->pending == 0 || e.at > w->hard_end)) {
+        /* done when every attempt has an outcome and every connection but those in
+         * TIME_WAIT has closed */
+        bool quiet = w->pending == 0 && w->tcb_live == w->tw_total;
+        if (w->stopping && (quiet || e.at > w->hard_end)) {
             if (e.pkt)
                 sim_pkt_free(w, e.pkt);
             break;

@@ -262,6 +262,7 @@ typedef struct sim_world {
     uint64_t fail_by[SIM_FAIL__COUNT];
     sim_ns *lat;      size_t n_lat, cap_lat;
     uint64_t pending;       /* client attempts without an outcome */
+    uint64_t tw_total;      /* TCBs in TIME_WAIT, all hosts */
 } sim_world;
 
 /* ---- cross-file helpers ------------------------------------------------------------ */

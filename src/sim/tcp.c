@@ -110,11 +110,16 @@ static inline uint32_t tcb_index(const sim_world *w, const sim_tcb *t)
 static void set_state(sim_world *w, sim_tcb *t, int st)
 {
     sim_rhost *h = &w->hosts[t->host];
-    if (t->state == ST_TIME_WAIT && st != ST_TIME_WAIT)
+    if (t->state == ST_TIME_WAIT && st != ST_TIME_WAIT) {
         h->tw_now--;
-    if (st == ST_TIME_WAIT && t->state != ST_TIME_WAIT && ++h->tw_now > h->tw_peak) {
-        h->tw_peak = h->tw_now;
-        h->tw_peak_at = w->now;
+        w->tw_total--;
+    }
+    if (st == ST_TIME_WAIT && t->state != ST_TIME_WAIT) {
+        w->tw_total++;
+        if (++h->tw_now > h->tw_peak) {
+            h->tw_peak = h->tw_now;
+            h->tw_peak_at = w->now;
+        }
     }
     t->state = (uint8_t)st;
 }

@@ -118,12 +118,325 @@ static void linux_server_timewait_reuse_stale_ack_rst_retry(void **state)
     sim_summary_free(&s);
 }
 
+/* Seed 000: windows-2003 server (240 s TIME_WAIT, SYN ignored) behind which a NAT with a
+ * 30 s closing hold hands the port to another host after 60 s: the SYNs are ignored and
+ * the Windows client gives up after its 3 s / 9 s retries (21 s). */
+static void windows2003_server_ignores_reused_syn_client_times_out(void **state)
+{
+    (void)state;
+    tscn t;
+    two_hosts(&t, "windows-2003", "windows-2003", 60 * SIM_NS_PER_S, 30 * SIM_NS_PER_S);
+    sim_capture caps[] = { { "server", tmp("w2003.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 3, &s);
+    assert_int_equal(s.attempts, 2);
+    assert_int_equal(s.successes, 1);
+    assert_int_equal(s.fail_by[SIM_FAIL_TIMEOUT], 1);
+    assert_int_equal(s.n_hosts, 1);
+    assert_string_equal(s.hosts[0].name, "srv");
+    rows r;
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    assert_int_equal(r.bad_checksums, 0);
+    size_t k = first_syn_after(&r, 60 * SIM_NS_PER_S);
+    char seq[256];
+    seq_str(&r, IP4(192, 0, 2, 10), 40000, k, seq, sizeof seq);
+    assert_string_equal(seq, ">S >S >S");
+    assert_int_equal(r.v[k + 1].t - r.v[k].t, 3 * SIM_NS_PER_S);
+    assert_int_equal(r.v[k + 2].t - r.v[k].t, 9 * SIM_NS_PER_S);
+    assert_int_equal(r.v[k].ttl, 127);  /* Windows TTL 128, one NAT hop */
+    free(r.v);
+    sim_summary_free(&s);
+}
+
+/* Seed 002: linux-4.9 server with tcp_tw_recycle closes first; two hosts behind a NAT with
+ * different TS clocks.  The lagging host's SYNs are dropped silently until the per-peer
+ * record is 60 s old (tcp-behaviour.md 3.10, 9.5). */
+static void tw_recycle_drops_syns_of_host_with_lower_clock(void **state)
+{
+    (void)state;
+    tscn t;
+    two_hosts(&t, "linux", "linux-4.9", 10 * SIM_NS_PER_S, 120 * SIM_NS_PER_S);
+    t.apps[0].src_port_lo = t.apps[0].src_port_hi = 0;  /* ephemeral ports */
+    t.apps[1].src_port_lo = t.apps[1].src_port_hi = 0;
+    sim_capture caps[] = { { "server", tmp("recycle.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 11, &s);
+    assert_int_equal(s.attempts, 2);
+    assert_int_equal(s.successes, 2);
+    assert_int_equal(s.retried, 1);
+    /* accepted at the 10th retransmission, 67 s after the first SYN */
+    assert_true(s.latency_max >= 67 * SIM_NS_PER_S && s.latency_max < 68 * SIM_NS_PER_S);
+    rows r;
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    size_t k = first_syn_after(&r, 10 * SIM_NS_PER_S);
+    assert_true(k < r.n);
+    uint16_t port = r.v[k].sport;
+    char seq[256];
+    seq_str(&r, IP4(192, 0, 2, 10), port, k, seq, sizeof seq);
+    assert_string_equal(seq, ">S >S >S >S >S >S >S >S >S >S >S <SA >A >PA <A <PA <FA >A >A >FA <A");
+    /* the server's TIME_WAIT lasted 3.5 x RTO, not 60 s: the first tuple was free again */
+    assert_int_equal(s.n_hosts, 1);
+    assert_int_equal(s.hosts[0].timewait_peak, 1);
+    free(r.v);
+    sim_summary_free(&s);
+}
+
+/* A NAT with a 4-port pool: the 5th..10th clients' SYNs are dropped (and counted) until
+ * they time out after 11 SYNs each (Linux 6.5+ schedule). */
+static void nat_pool_of_four_ports_drops_syns_when_full(void **state)
+{
+    (void)state;
+    tscn t;
+    tscn_init(&t, SIM_NS_PER_S);
+    tscn_net(&t, "lan", 100 * 1000, 0);
+    tscn_net(&t, "wan", SIM_NS_PER_MS, 0);
+    sim_host *pc = tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+    pc->count = 10;
+    tscn_host(&t, "srv", "wan", IP4(192, 0, 2, 10), "linux", true);
+    sim_nat *n = tscn_nat(&t, "nat", "lan", "wan", IP4(198, 51, 100, 1));
+    n->port_lo = 2000;
+    n->port_hi = 2003;
+    n->ports = SIM_NAT_SEQUENTIAL;
+    sim_app *a = tscn_app(&t, "a", "pc", "srv", 443);
+    a->rate = 10;
+    a->max_connections = 10;
+    a->hold_open = 200 * SIM_NS_PER_S;
+    sim_summary s;
+    run_ok(&t.sc, NULL, 0, 5, &s);
+    assert_int_equal(s.attempts, 10);
+    assert_int_equal(s.successes, 4);
+    assert_int_equal(s.fail_by[SIM_FAIL_TIMEOUT], 6);
+    assert_int_equal(s.n_nats, 1);
+    assert_int_equal(s.nats[0].ports_capacity, 4);
+    assert_int_equal(s.nats[0].ports_peak, 4);
+    assert_int_equal(s.nats[0].syn_dropped, 6 * 11);
+    sim_summary_free(&s);
+}
+
+static void frag_scenario(tscn *t, enum sim_nat_frag policy)
+{
+    tscn_init(t, SIM_NS_PER_S);
+    tscn_net(t, "lan", 100 * 1000, 0);
+    tscn_net(t, "wan", SIM_NS_PER_MS, 576);
+    tscn_host(t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+    tscn_host(t, "srv", "wan", IP4(192, 0, 2, 10), "linux", true);
+    sim_nat *n = tscn_nat(t, "natgw", "lan", "wan", IP4(198, 51, 100, 1));
+    n->frag = policy;
+    sim_app *a = tscn_app(t, "a", "pc", "srv", 443);
+    a->max_connections = 1;
+    a->response_bytes = 1400;
+    a->dont_fragment = false;
+    tscn_point(t, "client", "pc", NULL);
+}
+
+/* Seed 004: the server's DF-clear 1400-byte response crosses a 576-byte MTU network and
+ * is fragmented; an AWS-like NAT gateway drops TCP fragments: every transmission (3
+ * fragments) is dropped, the client never sees the data. */
+static void nat_drops_fragments_client_never_gets_data(void **state)
+{
+    (void)state;
+    tscn t;
+    frag_scenario(&t, SIM_FRAG_DROP);
+    sim_capture caps[] = { { "client", tmp("frag.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 2, &s);
+    assert_int_equal(s.attempts, 1);
+    assert_int_equal(s.fail_by[SIM_FAIL_DATA], 1);
+    assert_int_equal(s.nats[0].frag_dropped, 3 * (1 + 8)); /* 1 send + SIM_DATA_RETRIES */
+    rows r;
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    assert_int_equal(r.bad_checksums, 0);
+    for (size_t i = 0; i < r.n; i++)
+        if (r.v[i].src == IP4(192, 0, 2, 10))
+            assert_int_equal(r.v[i].len, 0);
+    free(r.v);
+    sim_summary_free(&s);
+
+    /* a reassembling NAT (Linux nf_defrag) delivers it whole */
+    frag_scenario(&t, SIM_FRAG_REASSEMBLE);
+    caps[0].path = tmp("frag-reasm.pcap");
+    run_ok(&t.sc, caps, 1, 2, &s);
+    assert_int_equal(s.successes, 1);
+    assert_int_equal(s.nats[0].frag_dropped, 0);
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    int frags = 0, whole = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        frags += r.v[i].frag;
+        whole += r.v[i].len == 1400;
+    }
+    assert_int_equal(frags, 0);  /* refragmented for the inside MTU (1500): one datagram */
+    assert_int_equal(whole, 1);
+    assert_int_equal(r.bad_checksums, 0);
+    free(r.v);
+    sim_summary_free(&s);
+}
+
+/* Seed 003: the client closes with RST (SO_LINGER 0): nobody enters TIME_WAIT. */
+static void rst_close_leaves_no_timewait(void **state)
+{
+    (void)state;
+    tscn t;
+    tscn_init(&t, 3 * SIM_NS_PER_S);
+    tscn_net(&t, "lan", 200 * 1000, 0);
+    tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "windows", false);
+    tscn_host(&t, "srv", "lan", IP4(10, 0, 0, 9), "linux", true);
+    sim_app *a = tscn_app(&t, "outlook", "pc", "srv", 135);
+    a->rst_close = true;
+    tscn_point(&t, "server", "srv", NULL);
+    sim_capture caps[] = { { NULL, tmp("rst.pcap") } }; /* default: the listening host */
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 9, &s);
+    assert_int_equal(s.attempts, 3);
+    assert_int_equal(s.successes, 3);
+    assert_int_equal(s.n_hosts, 0);
+    rows r;
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    assert_int_equal(r.n, s.captured[0]);
+    char seq[256];
+    seq_str(&r, IP4(10, 0, 0, 9), r.v[0].sport, 0, seq, sizeof seq);
+    assert_string_equal(seq, ">S <SA >A >PA <A <PA >A >RA");
+    free(r.v);
+    sim_summary_free(&s);
+}
+
+/* A Linux client with a 10-port range closing first: its TIME_WAITs use up the range, and
+ * further connect()s fail with EADDRNOTAVAIL (nothing sent) for 60 s; with tcp_tw_reuse=1
+ * the TIME_WAIT tuples are reused after 1 s, with ISN = old snd_nxt + 65537. */
+static void client_timewait_exhausts_ports_unless_tw_reuse(void **state)
+{
+    (void)state;
+    for (int reuse = 0; reuse <= 1; reuse++) {
+        tscn t;
+        tscn_init(&t, 20 * SIM_NS_PER_S);
+        tscn_net(&t, "lan", 200 * 1000, 0);
+        sim_host *pc = tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+        pc->os.port_lo = 50000;
+        pc->os.port_hi = 50009;
+        pc->os.tw_reuse = reuse;
+        tscn_host(&t, "srv", "lan", IP4(10, 0, 0, 9), "linux", true);
+        tscn_app(&t, "a", "pc", "srv", 80);
+        tscn_point(&t, "client", "pc", NULL);
+        sim_capture caps[] = { { "client", tmp("ports.pcap") } };
+        sim_summary s;
+        run_ok(&t.sc, caps, 1, 4, &s);
+        assert_int_equal(s.attempts, 20);
+        assert_int_equal(s.successes, reuse ? 20 : 10);
+        assert_int_equal(s.fail_by[SIM_FAIL_NO_PORT], reuse ? 0 : 10);
+        if (reuse)
+            assert_true(s.hosts[0].timewait_peak < 10);
+        else
+            assert_int_equal(s.hosts[0].timewait_peak, 10);
+        rows r;
+        assert_int_equal(rows_read(caps[0].path, &r), 0);
+        int syns = 0;
+        for (size_t i = 0; i < r.n; i++)
+            syns += r.v[i].flags == 0x02;
+        assert_int_equal(syns, reuse ? 20 : 10);
+        if (reuse) {
+            /* the 11th SYN reuses a tuple: its ISN is that tuple's old FIN + 1 + 65537 */
+            size_t k = first_syn_after(&r, 10 * SIM_NS_PER_S);
+            uint32_t fin = 0;
+            for (size_t i = 0; i < k; i++)
+                if ((r.v[i].flags & 0x01) && r.v[i].sport == r.v[k].sport && r.v[i].src == r.v[k].src)
+                    fin = r.v[i].seq;
+            assert_int_equal(r.v[k].seq, fin + 1 + 65537);
+        }
+        free(r.v);
+        sim_summary_free(&s);
+    }
+}
+
+static int file_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int eq = fa && fb;
+    while (eq) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb)
+            eq = 0;
+        if (ca == EOF || cb == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return eq;
+}
+
+/* Same scenario and seed: byte-identical captures; another seed: a different capture. */
+static void same_seed_same_bytes_other_seed_other_bytes(void **state)
+{
+    (void)state;
+    tscn t;
+    two_hosts(&t, "linux", "linux", 10 * SIM_NS_PER_S, 5 * SIM_NS_PER_S);
+    t.nets[0].jitter = 50 * 1000;
+    t.nets[1].loss = 0.05;
+    t.apps[0].max_connections = 0;
+    t.apps[0].src_port_lo = t.apps[0].src_port_hi = 0;
+    t.apps[0].rate = 50;
+    t.apps[0].poisson = true;
+    const char *paths[3] = { tmp("d1.pcap"), tmp("d2.pcap"), tmp("d3.pcap") };
+    uint64_t seeds[3] = { 42, 42, 43 };
+    sim_summary s[3];
+    for (int i = 0; i < 3; i++) {
+        sim_capture caps[] = { { "inside", paths[i] } };
+        run_ok(&t.sc, caps, 1, seeds[i], &s[i]);
+    }
+    assert_true(s[0].attempts > 400);
+    assert_int_equal(s[0].attempts, s[1].attempts);
+    assert_int_equal(s[0].packets, s[1].packets);
+    assert_int_equal(s[0].packets_lost, s[1].packets_lost);
+    assert_true(s[0].packets_lost > 0);
+    assert_true(file_equal(paths[0], paths[1]));
+    assert_false(file_equal(paths[0], paths[2]));
+    for (int i = 0; i < 3; i++) {
+        rows r;
+        assert_int_equal(rows_read(paths[i], &r), 0);
+        assert_int_equal(r.linktype, DLT_EN10MB);
+        assert_true(r.nano);
+        assert_int_equal(r.n, s[i].captured[0]);
+        assert_int_equal(r.bad_checksums, 0);
+        free(r.v);
+        sim_summary_free(&s[i]);
+    }
+}
+
+/* Errors name what is wrong. */
+static void unknown_capture_point_is_an_error(void **state)
+{
+    (void)state;
+    tscn t;
+    two_hosts(&t, "linux", "linux", SIM_NS_PER_S, SIM_NS_PER_S);
+    sim_capture caps[] = { { "nowhere", tmp("x.pcap") } };
+    sim_run_opts o = { .seed = 1, .captures = caps, .n_captures = 1 };
+    sim_summary s;
+    char err[256];
+    assert_true(sim_run(&t.sc, &o, &s, err, sizeof err) < 0);
+    assert_string_equal(err, "capture: no capture point named \"nowhere\"");
+    caps[0].point = "server";
+    caps[0].path = "/nonexistent-dir/x.pcap";
+    assert_true(sim_run(&t.sc, &o, &s, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "/nonexistent-dir/x.pcap: "));
+    snprintf(t.hosts[0].net, sizeof t.hosts[0].net, "moon");
+    assert_true(sim_run(&t.sc, &o, &s, err, sizeof err) < 0);
+    assert_string_equal(err, "host pca: net: no network named \"moon\"");
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(linux_server_timewait_reuse_stale_ack_rst_retry),
+        cmocka_unit_test(windows2003_server_ignores_reused_syn_client_times_out),
+        cmocka_unit_test(tw_recycle_drops_syns_of_host_with_lower_clock),
+        cmocka_unit_test(nat_pool_of_four_ports_drops_syns_when_full),
+        cmocka_unit_test(nat_drops_fragments_client_never_gets_data),
+        cmocka_unit_test(rst_close_leaves_no_timewait),
+        cmocka_unit_test(client_timewait_exhausts_ports_unless_tw_reuse),
+        cmocka_unit_test(same_seed_same_bytes_other_seed_other_bytes),
+        cmocka_unit_test(unknown_capture_point_is_an_error),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
