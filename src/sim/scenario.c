@@ -1173,27 +1173,29 @@ static int load_value(loader *l, const field *f, void *obj, struct fy_node *v, c
 }
 
 /* Key of a mapping pair as a string, with an error when it is not a plain word. */
-static char *pair_key(loader *l, struct fy_node_pair *p, const char *where)
+static char *pair_key(loader *l, struct fy_node_pair *p, const char *where, int fallback_line)
 {
     struct fy_node *k = fy_node_pair_key(p);
     char *s = k != NULL && fy_node_is_scalar(k) ? scalar_dup(k) : NULL;
     if (s == NULL)
-        lfail(l, block_line(k), where, "expected a field name as key");
+        lfail(l, block_line(k) ? block_line(k) : fallback_line, where,
+              "expected a field name as key");
     return s;
 }
 
-static int load_object(loader *l, enum kind_id k, size_t idx, struct fy_node *m)
+static int load_object(loader *l, enum kind_id k, size_t idx, struct fy_node *m, int sec_line)
 {
     const kind *kd = &kinds[k];
     char where[96], fwhere[160];
     snprintf(where, sizeof where, "%s[%zu]", kd->section, idx);
     if (!fy_node_is_mapping(m))
-        return lfail(l, block_line(m), where, "expected a mapping of fields (name: ...), got %s",
+        return lfail(l, block_line(m) ? block_line(m) : sec_line, where,
+                     "expected a mapping of fields (name: ...), got %s",
                      kind_name(fy_node_get_type(m)));
     void *obj = kind_obj(l->sc, k, idx);
     kd->defaults(obj);
     int *flines = &l->lines[k].field[idx * kd->n_fields];
-    l->lines[k].line[idx] = block_line(m);
+    l->lines[k].line[idx] = block_line(m) ? block_line(m) : sec_line;
     /* `os` first: it sets every OS field, which the other keys then override. */
     struct fy_node *os = fy_node_mapping_lookup_by_string(m, "os", FY_NT);
     if (os != NULL && k == K_HOST) {
@@ -1205,7 +1207,7 @@ static int load_object(loader *l, enum kind_id k, size_t idx, struct fy_node *m)
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(m, &it)) != NULL) {
-        char *key = pair_key(l, p, where);
+        char *key = pair_key(l, p, where, l->lines[k].line[idx]);
         if (key == NULL)
             return -1;
         const field *f = find_field(kd->fields, kd->n_fields, key);
@@ -1255,7 +1257,7 @@ static int load_section(loader *l, enum kind_id k, struct fy_node *seq, int key_
     struct fy_node *item;
     size_t i = 0;
     while ((item = fy_node_sequence_iterate(seq, &it)) != NULL)
-        if (load_object(l, k, i++, item) != 0)
+        if (load_object(l, k, i++, item, key_line) != 0)
             return -1;
     return 0;
 }
@@ -1310,7 +1312,7 @@ static int load_root(loader *l, struct fy_node *root)
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate(root, &it)) != NULL) {
-        char *key = pair_key(l, p, "scenario");
+        char *key = pair_key(l, p, "scenario", 0);
         if (key == NULL)
             return -1;
         int line = block_line(fy_node_pair_key(p));
@@ -1351,28 +1353,115 @@ static void yaml_error(loader *l, struct fy_diag *diag)
     else if (e != NULL)
         snprintf(l->err, l->errlen, "%s: yaml: %s", l->path, e->msg);
     else
-        snprintf(l->err, l->errlen, "%s: no YAML document (expected a scenario: "
-                 "description:, duration:, networks:, hosts:, ...)", l->path);
+        snprintf(l->err, l->errlen, "%s: yaml: not valid YAML (check the encoding, UTF-8, "
+                 "and any %%YAML directive)", l->path);
+}
+
+#define SCN_MAX_BYTES (1 << 20) /* a scenario is a page or two; refuse anything huge */
+
+/* Length of the UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF), or 0 when it is not valid. */
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+               (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+    if (n == 0 || n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if (n == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f)))
+        return 0;
+    if (n == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f)))
+        return 0;
+    return n;
+}
+
+/* The whole file as UTF-8 text without NUL bytes, or NULL with a message
+ * naming the line of the first bad byte. */
+static char *read_text(loader *l, size_t *len)
+{
+    FILE *f = fopen(l->path, "rb");
+    if (f == NULL) {
+        snprintf(l->err, l->errlen, "%s: %s", l->path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(SCN_MAX_BYTES + 1);
+    size_t n = buf != NULL ? fread(buf, 1, SCN_MAX_BYTES + 1, f) : 0;
+    bool rerr = ferror(f) != 0;
+    fclose(f);
+    if (buf == NULL) {
+        snprintf(l->err, l->errlen, "%s: out of memory", l->path);
+        return NULL;
+    }
+    if (rerr || n > SCN_MAX_BYTES) {
+        snprintf(l->err, l->errlen, "%s: %s", l->path, rerr ? "read error" :
+                 "larger than 1 MiB; a scenario is a short text file");
+        free(buf);
+        return NULL;
+    }
+    int line = 1;
+    for (size_t i = 0; i < n;) {
+        size_t k = buf[i] != '\0' ? utf8_len((const unsigned char *)buf + i, n - i) : 0;
+        if (k == 0) {
+            lfail(l, line, "text", "byte 0x%02x is not UTF-8 text", (unsigned char)buf[i]);
+            free(buf);
+            return NULL;
+        }
+        line += buf[i] == '\n';
+        i += k;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* The file's one YAML document, or NULL with a message.  A second document
+ * is an error rather than ignored. */
+static struct fy_document *read_document(loader *l, struct fy_parser *fyp, struct fy_diag *diag)
+{
+    struct fy_document *doc = fy_parse_load_document(fyp);
+    if (doc == NULL) {
+        if (fy_parser_get_stream_error(fyp))
+            yaml_error(l, diag);
+        else
+            snprintf(l->err, l->errlen, "%s: no YAML document (expected a scenario: "
+                     "description:, duration:, networks:, hosts:, ...)", l->path);
+        return NULL;
+    }
+    struct fy_document *next = fy_parse_load_document(fyp);
+    if (next == NULL && !fy_parser_get_stream_error(fyp))
+        return doc;
+    if (next != NULL)
+        lfail(l, block_line(fy_document_root(next)), "yaml",
+              "a second document; a scenario file holds one (remove the \"---\")");
+    else
+        yaml_error(l, diag);
+    fy_parse_document_destroy(fyp, next);
+    fy_parse_document_destroy(fyp, doc);
+    return NULL;
 }
 
 sim_scenario *sim_scenario_load(const char *path, char *errbuf, size_t errlen)
 {
     loader l = { .path = path, .err = errbuf, .errlen = errlen };
     struct fy_diag *diag = NULL;
+    struct fy_parser *fyp = NULL;
     struct fy_document *doc = NULL;
     sim_scenario *sc = NULL;
 
-    FILE *probe = fopen(path, "r");
-    if (probe == NULL) {
-        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    fclose(probe);
+    char *text = NULL;
+    size_t text_len = 0;
+
     if (strlen(path) >= sizeof sc->path) {
         snprintf(errbuf, errlen, "%s: path longer than %zu characters", path,
                  sizeof sc->path - 1);
         return NULL;
     }
+    text = read_text(&l, &text_len);
+    if (text == NULL)
+        return NULL;
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
@@ -1380,15 +1469,19 @@ sim_scenario *sim_scenario_load(const char *path, char *errbuf, size_t errlen)
     diag = fy_diag_create(&dcfg);
     if (diag == NULL) {
         snprintf(errbuf, errlen, "%s: out of memory", path);
+        free(text);
         return NULL;
     }
     fy_diag_set_collect_errors(diag, true);
     struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET, .diag = diag };
-    doc = fy_document_build_from_file(&pcfg, path);
-    if (doc == NULL) {
-        yaml_error(&l, diag);
-        goto out_diag;
+    fyp = fy_parser_create(&pcfg);
+    if (fyp == NULL || fy_parser_set_string(fyp, text, text_len) != 0) {
+        snprintf(errbuf, errlen, "%s: cannot set up the YAML parser", path);
+        goto out_parser;
     }
+    doc = read_document(&l, fyp, diag);
+    if (doc == NULL)
+        goto out_parser;
     sc = calloc(1, sizeof *sc);
     if (sc == NULL) {
         snprintf(errbuf, errlen, "%s: out of memory", path);
@@ -1413,9 +1506,12 @@ out_lines:
         free(l.lines[k].field);
     }
 out_doc:
-    fy_document_destroy(doc);
-out_diag:
+    fy_parse_document_destroy(fyp, doc);
+out_parser:
+    if (fyp != NULL)
+        fy_parser_destroy(fyp);
     fy_diag_destroy(diag);
+    free(text);
     return sc;
 }
 

@@ -358,6 +358,10 @@ static void wrong_shapes_and_empty_values_are_errors(void **state)
     expect_error("a: [\n", ":2: yaml: flow sequence without a closing bracket");
     expect_error("", ": no YAML document (expected a scenario: description:, duration:, "
                  "networks:, hosts:, ...)");
+    char *two = edited("seed: 7\n", "seed: 7\n---\nseed: 8\n");
+    expect_error(two, ":5: yaml: a second document; a scenario file holds one (remove the "
+                 "\"---\")");
+    free(two);
 }
 
 static void missing_file_is_an_error(void **state)
