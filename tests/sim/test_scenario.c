@@ -358,6 +358,9 @@ static void wrong_shapes_and_empty_values_are_errors(void **state)
     expect_error("a: [\n", ":2: yaml: flow sequence without a closing bracket");
     expect_error("", ": no YAML document (expected a scenario: description:, duration:, "
                  "networks:, hosts:, ...)");
+    char *bad = edited("seed: 7", "seed: \xff" "7");
+    expect_error(bad, ":3: text: byte 0xff is not UTF-8 text");
+    free(bad);
     char *two = edited("seed: 7\n", "seed: 7\n---\nseed: 8\n");
     expect_error(two, ":5: yaml: a second document; a scenario file holds one (remove the "
                  "\"---\")");
