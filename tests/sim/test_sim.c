@@ -423,6 +423,66 @@ static void unknown_capture_point_is_an_error(void **state)
     assert_string_equal(err, "host pca: net: no network named \"moon\"");
 }
 
+/* Fidelity: the real kernel's capture of the same situation (tests/netns: two inside hosts
+ * behind a Linux NAT reuse port 40000 to a Linux server holding TIME_WAIT, captured on the
+ * inside network) and the simulator's have the same flags and directions, packet for
+ * packet, and the same numeric relations: the server's ACK carries the old connection's
+ * numbers, the client's RST uses its ack as seq, the SYN is resent unchanged. */
+static void linux_profile_matches_real_kernel_capture(void **state)
+{
+    (void)state;
+    rows real;
+    assert_int_equal(rows_read(SIM_TEST_DATA "/netns-nat-reuse-inside.pcap", &real), 0);
+    tscn t;
+    tscn_init(&t, 3 * SIM_NS_PER_S);
+    tscn_net(&t, "inside", 10 * 1000, 0);
+    tscn_net(&t, "outside", 10 * 1000, 0);
+    sim_host *a = tscn_host(&t, "h1", "inside", IP4(10, 66, 1, 2), "linux", false);
+    sim_host *b = tscn_host(&t, "h2", "inside", IP4(10, 66, 1, 3), "linux", false);
+    tscn_host(&t, "srv", "outside", IP4(10, 66, 2, 2), "linux", true);
+    a->os.ts_offset = b->os.ts_offset = SIM_TSOFF_NONE;
+    a->clock_skew = 12LL * 86400 * SIM_NS_PER_S;  /* h2's SYN is PAWS-old for the server */
+    sim_nat *n = tscn_nat(&t, "nat", "inside", "outside", IP4(10, 66, 2, 1));
+    n->hold_timewait = SIM_NS_PER_S;               /* the test flushes conntrack */
+    sim_app *x = tscn_app(&t, "a1", "h1", "srv", 8004);
+    x->max_connections = 1;
+    x->closer = SIM_CLOSE_SERVER;
+    x->hold_open = 100 * 1000;                     /* the server closes after the client's ACK */
+    x->src_port_lo = x->src_port_hi = 40000;
+    sim_app *y = tscn_app(&t, "a2", "h2", "srv", 8004);
+    *y = *x;
+    snprintf(y->client, sizeof y->client, "h2");
+    y->start = 2 * SIM_NS_PER_S;
+    tscn_point(&t, "inside", NULL, "inside");
+    sim_capture caps[] = { { "inside", tmp("fidelity.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 1, &s);
+    rows sim;
+    assert_int_equal(rows_read(caps[0].path, &sim), 0);
+    char rs[512], ss[512];
+    seq_str(&real, IP4(10, 66, 2, 2), 40000, 0, rs, sizeof rs);
+    seq_str(&sim, IP4(10, 66, 2, 2), 40000, 0, ss, sizeof ss);
+    assert_string_equal(ss, rs);
+    const rows *both[2] = { &real, &sim };
+    for (int i = 0; i < 2; i++) {
+        const rows *r = both[i];
+        assert_true(r->n == 25);
+        const row *sfin = &r->v[7], *cfin = &r->v[9], *syn = &r->v[11], *ack = &r->v[12],
+                  *rst = &r->v[13], *syn2 = &r->v[14];
+        assert_int_equal(sfin->flags, 0x11);
+        assert_int_equal(cfin->flags, 0x11);
+        assert_int_not_equal(syn->src, r->v[0].src);  /* another inside host */
+        assert_int_equal(ack->ack, cfin->seq + 1);
+        assert_int_equal(ack->seq, sfin->seq + 1);
+        assert_int_equal(rst->seq, ack->ack);
+        assert_int_equal(syn2->seq, syn->seq);
+        assert_true(syn2->t - rst->t < 20 * SIM_NS_PER_MS); /* fast resend, not 1 s */
+    }
+    free(real.v);
+    free(sim.v);
+    sim_summary_free(&s);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -437,6 +497,7 @@ int main(void)
         cmocka_unit_test(client_timewait_exhausts_ports_unless_tw_reuse),
         cmocka_unit_test(same_seed_same_bytes_other_seed_other_bytes),
         cmocka_unit_test(unknown_capture_point_is_an_error),
+        cmocka_unit_test(linux_profile_matches_real_kernel_capture),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
