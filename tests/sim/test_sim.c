@@ -483,6 +483,133 @@ static void linux_profile_matches_real_kernel_capture(void **state)
     sim_summary_free(&s);
 }
 
+/* tcp-behaviour.md 9.2, first case: the reusing SYN is newer (TSval above TS.Recent): the
+ * Linux server accepts it from TIME_WAIT with ISN = old snd_nxt + 65535 + 2. */
+static void linux_server_accepts_newer_syn_from_timewait_with_isn_plus_65537(void **state)
+{
+    (void)state;
+    tscn t;
+    two_hosts(&t, "linux", "linux", 10 * SIM_NS_PER_S, 5 * SIM_NS_PER_S);
+    t.hosts[0].clock_skew = 0;
+    t.hosts[1].clock_skew = 12LL * 86400 * SIM_NS_PER_S; /* now pcb is ahead */
+    sim_capture caps[] = { { "server", tmp("tw-accept.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 7, &s);
+    assert_int_equal(s.successes, 2);
+    assert_int_equal(s.retried, 0);
+    rows r;
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    size_t k = first_syn_after(&r, 10 * SIM_NS_PER_S);
+    char seq[256];
+    seq_str(&r, IP4(192, 0, 2, 10), 40000, k, seq, sizeof seq);
+    assert_string_equal(seq, ">S <SA >A >PA <A <PA <FA >A >A >FA <A");
+    uint32_t srv_fin = r.v[6].seq;
+    assert_int_equal(r.v[6].flags, 0x11);
+    assert_int_equal(r.v[k + 1].seq, srv_fin + 1 + 65537);
+    free(r.v);
+    sim_summary_free(&s);
+}
+
+/* FreeBSD tcp_twcheck(): SEQ > rcv_nxt recycles the TIME_WAIT, anything else is dropped
+ * silently; macOS: PAWS-old SYNs dropped, in-window ones get a challenge ACK whose RST
+ * is ignored (RFC 1337).  Which case applies depends on the new ISN, so each run checks
+ * the rule for the SYN it got. */
+static void bsd_and_macos_timewait_rules(void **state)
+{
+    (void)state;
+    const char *oses[] = { "freebsd", "macos" };
+    for (int o = 0; o < 2; o++)
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            tscn t;
+            two_hosts(&t, "linux", oses[o], 10 * SIM_NS_PER_S, 5 * SIM_NS_PER_S);
+            t.hosts[0].clock_skew = 0;  /* pcb's TS ahead: PAWS does not drop it */
+            t.hosts[1].clock_skew = 12LL * 86400 * SIM_NS_PER_S;
+            sim_capture caps[] = { { "server", tmp("bsd.pcap") } };
+            sim_summary s;
+            run_ok(&t.sc, caps, 1, seed, &s);
+            rows r;
+            assert_int_equal(rows_read(caps[0].path, &r), 0);
+            uint32_t cli_fin = 0;
+            for (size_t i = 0; i < r.n && !cli_fin; i++)
+                if ((r.v[i].flags & 0x01) && r.v[i].dst == IP4(192, 0, 2, 10))
+                    cli_fin = r.v[i].seq;
+            size_t k = first_syn_after(&r, 10 * SIM_NS_PER_S);
+            uint32_t rcv_nxt = cli_fin + 1;
+            int32_t d = (int32_t)(r.v[k].seq - rcv_nxt);
+            bool accept = o == 0 ? d > 0 : d > 65535;
+            char seq[256];
+            seq_str(&r, IP4(192, 0, 2, 10), 40000, k, seq, sizeof seq);
+            if (accept)
+                assert_string_equal(seq, ">S <SA >A >PA <A <PA <FA >A >A >FA <A");
+            else if (o == 0)  /* silent until TIME_WAIT (60 s) ends: SYNs at 0,1,..,35,67 s */
+                assert_string_equal(seq, ">S >S >S >S >S >S >S >S >S >S >S <SA >A >PA <A <PA <FA >A >A >FA <A");
+            else              /* challenge ACK, RST ignored, retries until 30 s have passed */
+                assert_int_equal(strncmp(seq, ">S <A >R >S ", 12), 0);
+            assert_int_equal(s.successes, 2);
+            free(r.v);
+            sim_summary_free(&s);
+        }
+}
+
+/* A concurrency workload keeps N connections open: with 3 at once, 1 s holds and a 10 s
+ * run, the client opens 3 connections per second. */
+static void concurrency_keeps_n_connections_open(void **state)
+{
+    (void)state;
+    tscn t;
+    tscn_init(&t, 10 * SIM_NS_PER_S);
+    tscn_net(&t, "lan", 100 * 1000, 0);
+    tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+    tscn_host(&t, "srv", "lan", IP4(10, 0, 0, 9), "linux", true);
+    sim_app *a = tscn_app(&t, "pool", "pc", "srv", 5432);
+    a->rate = 0;
+    a->concurrency = 3;
+    a->server_time = SIM_NS_PER_S - 400 * 1000; /* + 2 RTT = exactly 1 s per exchange */
+    sim_summary s;
+    run_ok(&t.sc, NULL, 0, 1, &s);
+    assert_int_equal(s.attempts, 30);
+    assert_int_equal(s.successes, 30);
+    assert_int_equal(s.latency_p50, 200 * 1000);
+    assert_int_equal(s.latency_max, 200 * 1000);
+    sim_summary_free(&s);
+}
+
+/* No listener: the SYN is answered with RST|ACK (RFC 9293 3.10.7.1) and connect() fails
+ * with a reset; progress is reported about every 2^20 events. */
+static void progress_cb(void *ctx, const sim_progress *p)
+{
+    sim_progress *last = ctx;
+    *last = *p;
+}
+
+static void closed_port_resets_and_progress_reports(void **state)
+{
+    (void)state;
+    tscn t;
+    tscn_init(&t, 400 * SIM_NS_PER_S);
+    tscn_net(&t, "lan", 100 * 1000, 0);
+    tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+    tscn_host(&t, "srv", "lan", IP4(10, 0, 0, 9), "linux", false);
+    sim_app *a = tscn_app(&t, "a", "pc", "srv", 81);
+    a->rate = 1000;
+    sim_progress last = { 0 };
+    sim_run_opts o = { .seed = 1, .progress = progress_cb, .progress_ctx = &last };
+    sim_summary s;
+    char err[256];
+    assert_int_equal(sim_run(&t.sc, &o, &s, err, sizeof err), 0);
+    assert_int_equal(s.attempts, 400000);
+    assert_int_equal(s.fail_by[SIM_FAIL_RESET], 400000);
+    assert_int_equal(s.packets, 800000);
+    /* per attempt: start, SYN and RST arrivals, and the SYN timer (lazy: it fires stale),
+     * except the last second's 1000 timers which fall after the end */
+    assert_int_equal(s.events, 4 * 400000 - 1000);
+    assert_int_equal(last.events, 1u << 20);
+    assert_int_equal(last.end, 400 * SIM_NS_PER_S);
+    /* at that point 4 events per attempt, minus the 1000 SYN timers not yet due */
+    assert_int_equal(last.attempts * 4 - 1000, 1u << 20);
+    sim_summary_free(&s);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -498,6 +625,10 @@ int main(void)
         cmocka_unit_test(same_seed_same_bytes_other_seed_other_bytes),
         cmocka_unit_test(unknown_capture_point_is_an_error),
         cmocka_unit_test(linux_profile_matches_real_kernel_capture),
+        cmocka_unit_test(linux_server_accepts_newer_syn_from_timewait_with_isn_plus_65537),
+        cmocka_unit_test(bsd_and_macos_timewait_rules),
+        cmocka_unit_test(concurrency_keeps_n_connections_open),
+        cmocka_unit_test(closed_port_resets_and_progress_reports),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
