@@ -610,6 +610,36 @@ static void closed_port_resets_and_progress_reports(void **state)
     sim_summary_free(&s);
 }
 
+/* A NAT that rewrites timestamps adds one offset per session to the inside TSvals and
+ * takes it off the TSecrs coming back; the inside host never sees the change. */
+static void nat_rewrites_timestamps_per_session(void **state)
+{
+    (void)state;
+    tscn t;
+    two_hosts(&t, "linux", "linux", 10 * SIM_NS_PER_S, 5 * SIM_NS_PER_S);
+    t.nats[0].rewrite_timestamps = true;
+    sim_capture caps[] = { { "server", tmp("tsr-out.pcap") }, { "inside", tmp("tsr-in.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 2, 5, &s);
+    rows o, i;
+    assert_int_equal(rows_read(caps[0].path, &o), 0);
+    assert_int_equal(rows_read(caps[1].path, &i), 0);
+    assert_int_equal(o.n, i.n);
+    uint32_t delta = o.v[0].tsval - i.v[0].tsval;
+    assert_int_not_equal(delta, 0);
+    for (size_t k = 0; k < 11; k++) {  /* the first connection, packet for packet */
+        if (i.v[k].src == IP4(10, 0, 0, 1)) {
+            assert_int_equal(o.v[k].tsval - i.v[k].tsval, delta);
+        } else if (i.v[k].flags & 0x10) {
+            assert_int_equal(o.v[k].tsecr - i.v[k].tsecr, delta);
+            assert_int_equal(o.v[k].tsval, i.v[k].tsval);
+        }
+    }
+    free(o.v);
+    free(i.v);
+    sim_summary_free(&s);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -629,6 +659,7 @@ int main(void)
         cmocka_unit_test(bsd_and_macos_timewait_rules),
         cmocka_unit_test(concurrency_keeps_n_connections_open),
         cmocka_unit_test(closed_port_resets_and_progress_reports),
+        cmocka_unit_test(nat_rewrites_timestamps_per_session),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
