@@ -332,9 +332,23 @@ static sim_pkt *frag_policy(sim_world *w, sim_rnat *n, uint32_t nat, sim_pkt *p,
     }
 }
 
+static bool own_addr(const sim_nat *c, uint32_t a)
+{
+    for (uint32_t i = 0; i < c->n_addrs; i++)
+        if (c->addrs[i] == a)
+            return true;
+    return false;
+}
+
 void sim_nat_from_inside(sim_world *w, uint32_t nat, sim_pkt *p)
 {
     sim_rnat *n = &w->nats[nat];
+    if (own_addr(n->cfg, p->dst)) {
+        /* to the NAT's own outside address from inside (no hairpinning); this is also
+         * where an untranslated non-first fragment passed inward ends */
+        sim_pkt_free(w, p);
+        return;
+    }
     p = frag_policy(w, n, nat, p, n->out_net);
     if (!p)
         return;

@@ -1,6 +1,7 @@
 /* pcap.c - capture points: serialises simulated packets as Ethernet + IPv4 + TCP with
  * correct checksums and the profiles' option layouts, and writes them with libpcap
  * (nanosecond timestamps from the virtual clock). */
+#include <errno.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +10,11 @@
 #include "sim_internal.h"
 
 #define FRAME_MAX (14 + 65535)
+#define CAP_IOBUF (1 << 20)
 
 struct sim_cap {
+    FILE *fp;               /* owned by the dumper once it exists */
+    char *iobuf;            /* stdio buffer: fewer write(2) calls */
     pcap_t *pd;
     pcap_dumper_t *d;
     const char *path;
@@ -174,9 +178,19 @@ int sim_cap_open(sim_world *w, const sim_run_opts *o, char *errbuf, size_t errle
             snprintf(errbuf, errlen, "%s: cannot create a pcap handle", c->path);
             return -1;
         }
-        c->d = pcap_dump_open(c->pd, c->path);
+        c->fp = fopen(c->path, "wb");
+        if (!c->fp) {
+            snprintf(errbuf, errlen, "%s: %s", c->path, strerror(errno));
+            return -1;
+        }
+        c->iobuf = malloc(CAP_IOBUF);
+        if (c->iobuf)
+            setvbuf(c->fp, c->iobuf, _IOFBF, CAP_IOBUF);
+        c->d = pcap_dump_fopen(c->pd, c->fp);
         if (!c->d) {
             snprintf(errbuf, errlen, "%s: %s", c->path, pcap_geterr(c->pd));
+            fclose(c->fp);
+            c->fp = NULL;
             return -1;
         }
     }
@@ -207,12 +221,13 @@ int sim_cap_close(sim_world *w, uint64_t *counts, char *errbuf, size_t errlen)
         if (counts)
             counts[i] = c->count;
         if (c->d) {
-            if (pcap_dump_flush(c->d) != 0 && rc == 0) {
+            if ((pcap_dump_flush(c->d) != 0 || ferror(c->fp)) && rc == 0) {
                 snprintf(errbuf, errlen, "%s: write failed", c->path);
                 rc = -1;
             }
-            pcap_dump_close(c->d);
+            pcap_dump_close(c->d); /* closes fp */
         }
+        free(c->iobuf);
         if (c->pd)
             pcap_close(c->pd);
     }

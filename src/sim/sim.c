@@ -110,9 +110,9 @@ static int build_hosts(sim_world *w, char *errbuf, size_t errlen)
         if (os->port_lo == 0 || os->port_hi < os->port_lo || os->ts_hz == 0 ||
             os->n_syn_retries < 0 || os->n_syn_retries > SIM_MAX_SYN_RETRIES ||
             os->n_synack_retries < 0 || os->n_synack_retries > SIM_MAX_SYN_RETRIES ||
-            os->mss < 64) {
-            snprintf(errbuf, errlen, "host %s: os: incomplete profile (ports, ts_hz, retries or mss)",
-                     hc->name);
+            os->mss < 64 || os->mss > SIM_MSS_MAX) {
+            snprintf(errbuf, errlen, "host %s: os: bad profile (ports, ts_hz, retries, or mss outside 64..%d)",
+                     hc->name, SIM_MSS_MAX);
             return -1;
         }
         for (uint32_t c = 0; c < count; c++, k++) {
@@ -433,7 +433,8 @@ static int summarize(sim_world *w, sim_summary *out, char *errbuf, size_t errlen
     out->failures = w->failures;
     memcpy(out->fail_by, w->fail_by, sizeof out->fail_by);
     out->retried = w->retried;
-    qsort(w->lat, w->n_lat, sizeof *w->lat, cmp_ns);
+    if (w->n_lat)
+        qsort(w->lat, w->n_lat, sizeof *w->lat, cmp_ns);
     out->latency_p50 = pct(w->lat, w->n_lat, 50);
     out->latency_p90 = pct(w->lat, w->n_lat, 90);
     out->latency_p99 = pct(w->lat, w->n_lat, 99);

@@ -23,6 +23,7 @@
 #define SIM_FRAG_SLOTS     1024                 /* datagrams being reassembled at once */
 #define SIM_NOPORT_RETRY   (10 * SIM_NS_PER_MS) /* concurrency apps: pause after EADDRNOTAVAIL */
 #define SIM_MAX_CAPTURES   64
+#define SIM_MSS_MAX        65000                /* keeps every datagram under 65535 bytes */
 #define SIM_EPOCH_S        1767225600LL         /* capture timestamps: 2026-01-01 00:00 UTC */
 
 /* TCP flags as on the wire. */

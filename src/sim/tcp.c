@@ -292,10 +292,11 @@ static void send_syn(sim_world *w, sim_tcb *t)
     emit(w, t->host, t, t->laddr, t->lport, t->raddr, t->rport, &s);
 }
 
+/* Linux answers from a request sock, not a full socket: its SYN-ACKs carry IP-ID 0. */
 static void send_synack(sim_world *w, sim_tcb *t)
 {
     seg s = { .seq = t->iss, .ack = t->rcv_nxt, .flags = TF_SYN | TF_ACK, .syn_opts = true,
-              .df = true, .ts = t->ts_ok, .tsecr = t->ts_recent };
+              .df = true, .ts = t->ts_ok, .tsecr = t->ts_recent, .no_socket = true };
     t->n_syn++;
     emit(w, t->host, t, t->laddr, t->lport, t->raddr, t->rport, &s);
 }

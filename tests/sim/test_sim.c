@@ -423,6 +423,223 @@ static void unknown_capture_point_is_an_error(void **state)
     assert_string_equal(err, "host pca: net: no network named \"moon\"");
 }
 
+/* Fidelity: the real kernel's capture of the same situation (tests/netns: two inside hosts
+ * behind a Linux NAT reuse port 40000 to a Linux server holding TIME_WAIT, captured on the
+ * inside network) and the simulator's have the same flags and directions, packet for
+ * packet, and the same numeric relations: the server's ACK carries the old connection's
+ * numbers, the client's RST uses its ack as seq, the SYN is resent unchanged. */
+static void linux_profile_matches_real_kernel_capture(void **state)
+{
+    (void)state;
+    rows real;
+    assert_int_equal(rows_read(SIM_TEST_DATA "/netns-nat-reuse-inside.pcap", &real), 0);
+    tscn t;
+    tscn_init(&t, 3 * SIM_NS_PER_S);
+    tscn_net(&t, "inside", 10 * 1000, 0);
+    tscn_net(&t, "outside", 10 * 1000, 0);
+    sim_host *a = tscn_host(&t, "h1", "inside", IP4(10, 66, 1, 2), "linux", false);
+    sim_host *b = tscn_host(&t, "h2", "inside", IP4(10, 66, 1, 3), "linux", false);
+    tscn_host(&t, "srv", "outside", IP4(10, 66, 2, 2), "linux", true);
+    a->os.ts_offset = b->os.ts_offset = SIM_TSOFF_NONE;
+    a->clock_skew = 12LL * 86400 * SIM_NS_PER_S;  /* h2's SYN is PAWS-old for the server */
+    sim_nat *n = tscn_nat(&t, "nat", "inside", "outside", IP4(10, 66, 2, 1));
+    n->hold_timewait = SIM_NS_PER_S;               /* the test flushes conntrack */
+    sim_app *x = tscn_app(&t, "a1", "h1", "srv", 8004);
+    x->max_connections = 1;
+    x->closer = SIM_CLOSE_SERVER;
+    x->hold_open = 100 * 1000;                     /* the server closes after the client's ACK */
+    x->src_port_lo = x->src_port_hi = 40000;
+    sim_app *y = tscn_app(&t, "a2", "h2", "srv", 8004);
+    *y = *x;
+    snprintf(y->client, sizeof y->client, "h2");
+    y->start = 2 * SIM_NS_PER_S;
+    tscn_point(&t, "inside", NULL, "inside");
+    sim_capture caps[] = { { "inside", tmp("fidelity.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 1, &s);
+    rows sim;
+    assert_int_equal(rows_read(caps[0].path, &sim), 0);
+    char rs[512], ss[512];
+    seq_str(&real, IP4(10, 66, 2, 2), 40000, 0, rs, sizeof rs);
+    seq_str(&sim, IP4(10, 66, 2, 2), 40000, 0, ss, sizeof ss);
+    assert_string_equal(ss, rs);
+    const rows *both[2] = { &real, &sim };
+    for (int i = 0; i < 2; i++) {
+        const rows *r = both[i];
+        assert_true(r->n == 25);
+        const row *sfin = &r->v[7], *cfin = &r->v[9], *syn = &r->v[11], *ack = &r->v[12],
+                  *rst = &r->v[13], *syn2 = &r->v[14];
+        assert_int_equal(sfin->flags, 0x11);
+        assert_int_equal(cfin->flags, 0x11);
+        assert_int_not_equal(syn->src, r->v[0].src);  /* another inside host */
+        assert_int_equal(ack->ack, cfin->seq + 1);
+        assert_int_equal(ack->seq, sfin->seq + 1);
+        assert_int_equal(rst->seq, ack->ack);
+        assert_int_equal(syn2->seq, syn->seq);
+        assert_true(syn2->t - rst->t < 20 * SIM_NS_PER_MS); /* fast resend, not 1 s */
+    }
+    free(real.v);
+    free(sim.v);
+    sim_summary_free(&s);
+}
+
+/* tcp-behaviour.md 9.2, first case: the reusing SYN is newer (TSval above TS.Recent): the
+ * Linux server accepts it from TIME_WAIT with ISN = old snd_nxt + 65535 + 2. */
+static void linux_server_accepts_newer_syn_from_timewait_with_isn_plus_65537(void **state)
+{
+    (void)state;
+    tscn t;
+    two_hosts(&t, "linux", "linux", 10 * SIM_NS_PER_S, 5 * SIM_NS_PER_S);
+    t.hosts[0].clock_skew = 0;
+    t.hosts[1].clock_skew = 12LL * 86400 * SIM_NS_PER_S; /* now pcb is ahead */
+    sim_capture caps[] = { { "server", tmp("tw-accept.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 7, &s);
+    assert_int_equal(s.successes, 2);
+    assert_int_equal(s.retried, 0);
+    rows r;
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    size_t k = first_syn_after(&r, 10 * SIM_NS_PER_S);
+    char seq[256];
+    seq_str(&r, IP4(192, 0, 2, 10), 40000, k, seq, sizeof seq);
+    assert_string_equal(seq, ">S <SA >A >PA <A <PA <FA >A >A >FA <A");
+    uint32_t srv_fin = r.v[6].seq;
+    assert_int_equal(r.v[6].flags, 0x11);
+    assert_int_equal(r.v[k + 1].seq, srv_fin + 1 + 65537);
+    free(r.v);
+    sim_summary_free(&s);
+}
+
+/* FreeBSD tcp_twcheck(): SEQ > rcv_nxt recycles the TIME_WAIT, anything else is dropped
+ * silently; macOS: PAWS-old SYNs dropped, in-window ones get a challenge ACK whose RST
+ * is ignored (RFC 1337).  Which case applies depends on the new ISN, so each run checks
+ * the rule for the SYN it got. */
+static void bsd_and_macos_timewait_rules(void **state)
+{
+    (void)state;
+    const char *oses[] = { "freebsd", "macos" };
+    for (int o = 0; o < 2; o++)
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            tscn t;
+            two_hosts(&t, "linux", oses[o], 10 * SIM_NS_PER_S, 5 * SIM_NS_PER_S);
+            t.hosts[0].clock_skew = 0;  /* pcb's TS ahead: PAWS does not drop it */
+            t.hosts[1].clock_skew = 12LL * 86400 * SIM_NS_PER_S;
+            sim_capture caps[] = { { "server", tmp("bsd.pcap") } };
+            sim_summary s;
+            run_ok(&t.sc, caps, 1, seed, &s);
+            rows r;
+            assert_int_equal(rows_read(caps[0].path, &r), 0);
+            uint32_t cli_fin = 0;
+            for (size_t i = 0; i < r.n && !cli_fin; i++)
+                if ((r.v[i].flags & 0x01) && r.v[i].dst == IP4(192, 0, 2, 10))
+                    cli_fin = r.v[i].seq;
+            size_t k = first_syn_after(&r, 10 * SIM_NS_PER_S);
+            uint32_t rcv_nxt = cli_fin + 1;
+            int32_t d = (int32_t)(r.v[k].seq - rcv_nxt);
+            bool accept = o == 0 ? d > 0 : d > 65535;
+            char seq[256];
+            seq_str(&r, IP4(192, 0, 2, 10), 40000, k, seq, sizeof seq);
+            if (accept)
+                assert_string_equal(seq, ">S <SA >A >PA <A <PA <FA >A >A >FA <A");
+            else if (o == 0)  /* silent until TIME_WAIT (60 s) ends: SYNs at 0,1,..,35,67 s */
+                assert_string_equal(seq, ">S >S >S >S >S >S >S >S >S >S >S <SA >A >PA <A <PA <FA >A >A >FA <A");
+            else              /* challenge ACK, RST ignored, retries until 30 s have passed */
+                assert_int_equal(strncmp(seq, ">S <A >R >S ", 12), 0);
+            assert_int_equal(s.successes, 2);
+            free(r.v);
+            sim_summary_free(&s);
+        }
+}
+
+/* A concurrency workload keeps N connections open: with 3 at once, 1 s holds and a 10 s
+ * run, the client opens 3 connections per second. */
+static void concurrency_keeps_n_connections_open(void **state)
+{
+    (void)state;
+    tscn t;
+    tscn_init(&t, 10 * SIM_NS_PER_S);
+    tscn_net(&t, "lan", 100 * 1000, 0);
+    tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+    tscn_host(&t, "srv", "lan", IP4(10, 0, 0, 9), "linux", true);
+    sim_app *a = tscn_app(&t, "pool", "pc", "srv", 5432);
+    a->rate = 0;
+    a->concurrency = 3;
+    a->server_time = SIM_NS_PER_S - 400 * 1000; /* + 2 RTT = exactly 1 s per exchange */
+    sim_summary s;
+    run_ok(&t.sc, NULL, 0, 1, &s);
+    assert_int_equal(s.attempts, 30);
+    assert_int_equal(s.successes, 30);
+    assert_int_equal(s.latency_p50, 200 * 1000);
+    assert_int_equal(s.latency_max, 200 * 1000);
+    sim_summary_free(&s);
+}
+
+/* No listener: the SYN is answered with RST|ACK (RFC 9293 3.10.7.1) and connect() fails
+ * with a reset; progress is reported about every 2^20 events. */
+static void progress_cb(void *ctx, const sim_progress *p)
+{
+    sim_progress *last = ctx;
+    *last = *p;
+}
+
+static void closed_port_resets_and_progress_reports(void **state)
+{
+    (void)state;
+    tscn t;
+    tscn_init(&t, 400 * SIM_NS_PER_S);
+    tscn_net(&t, "lan", 100 * 1000, 0);
+    tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+    tscn_host(&t, "srv", "lan", IP4(10, 0, 0, 9), "linux", false);
+    sim_app *a = tscn_app(&t, "a", "pc", "srv", 81);
+    a->rate = 1000;
+    sim_progress last = { 0 };
+    sim_run_opts o = { .seed = 1, .progress = progress_cb, .progress_ctx = &last };
+    sim_summary s;
+    char err[256];
+    assert_int_equal(sim_run(&t.sc, &o, &s, err, sizeof err), 0);
+    assert_int_equal(s.attempts, 400000);
+    assert_int_equal(s.fail_by[SIM_FAIL_RESET], 400000);
+    assert_int_equal(s.packets, 800000);
+    /* per attempt: start, SYN and RST arrivals, and the SYN timer (lazy: it fires stale),
+     * except the last second's 1000 timers which fall after the end */
+    assert_int_equal(s.events, 4 * 400000 - 1000);
+    assert_int_equal(last.events, 1u << 20);
+    assert_int_equal(last.end, 400 * SIM_NS_PER_S);
+    /* at that point 4 events per attempt, minus the 1000 SYN timers not yet due */
+    assert_int_equal(last.attempts * 4 - 1000, 1u << 20);
+    sim_summary_free(&s);
+}
+
+/* A NAT that rewrites timestamps adds one offset per session to the inside TSvals and
+ * takes it off the TSecrs coming back; the inside host never sees the change. */
+static void nat_rewrites_timestamps_per_session(void **state)
+{
+    (void)state;
+    tscn t;
+    two_hosts(&t, "linux", "linux", 10 * SIM_NS_PER_S, 5 * SIM_NS_PER_S);
+    t.nats[0].rewrite_timestamps = true;
+    sim_capture caps[] = { { "server", tmp("tsr-out.pcap") }, { "inside", tmp("tsr-in.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 2, 5, &s);
+    rows o, i;
+    assert_int_equal(rows_read(caps[0].path, &o), 0);
+    assert_int_equal(rows_read(caps[1].path, &i), 0);
+    assert_int_equal(o.n, i.n);
+    uint32_t delta = o.v[0].tsval - i.v[0].tsval;
+    assert_int_not_equal(delta, 0);
+    for (size_t k = 0; k < 11; k++) {  /* the first connection, packet for packet */
+        if (i.v[k].src == IP4(10, 0, 0, 1)) {
+            assert_int_equal(o.v[k].tsval - i.v[k].tsval, delta);
+        } else if (i.v[k].flags & 0x10) {
+            assert_int_equal(o.v[k].tsecr - i.v[k].tsecr, delta);
+            assert_int_equal(o.v[k].tsval, i.v[k].tsval);
+        }
+    }
+    free(o.v);
+    free(i.v);
+    sim_summary_free(&s);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -437,6 +654,12 @@ int main(void)
         cmocka_unit_test(client_timewait_exhausts_ports_unless_tw_reuse),
         cmocka_unit_test(same_seed_same_bytes_other_seed_other_bytes),
         cmocka_unit_test(unknown_capture_point_is_an_error),
+        cmocka_unit_test(linux_profile_matches_real_kernel_capture),
+        cmocka_unit_test(linux_server_accepts_newer_syn_from_timewait_with_isn_plus_65537),
+        cmocka_unit_test(bsd_and_macos_timewait_rules),
+        cmocka_unit_test(concurrency_keeps_n_connections_open),
+        cmocka_unit_test(closed_port_resets_and_progress_reports),
+        cmocka_unit_test(nat_rewrites_timestamps_per_session),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
