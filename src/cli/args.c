@@ -10,14 +10,20 @@
  * Options may stand before or after the files, but not inside the BPF
  * expression: the first word that is neither an option nor an existing file
  * starts the filter (as tcpdump takes its expression), and "--" ends the
- * options.  Each option is given once; a later one overrides.
+ * options.  A later value of an option overrides an earlier one in `value`;
+ * `occ` keeps every occurrence in order for options that may repeat.
  */
 int cli_parse(int argc, char **argv, const char *cmd, const cli_opt *opts, size_t nopts,
               cli_args *out)
 {
     memset(out, 0, sizeof *out);
     out->pos = calloc((size_t)argc + 1, sizeof *out->pos);
-    if (out->pos == NULL) {
+    out->occ = calloc((size_t)argc + 1, sizeof *out->occ);
+    if (out->pos == NULL || out->occ == NULL) {
+        free(out->pos);
+        free(out->occ);
+        out->pos = NULL;
+        out->occ = NULL;
         fprintf(stderr, "tcpdoctor: out of memory\n");
         return 2;
     }
@@ -52,18 +58,20 @@ int cli_parse(int argc, char **argv, const char *cmd, const cli_opt *opts, size_
             }
             out->value[k] = argv[++i];
         }
+        out->occ[out->nocc++] = (cli_occ){ (int)k, opts[k].has_value ? argv[i] : NULL };
     }
     return 0;
 out_usage:
-    free(out->pos);
-    out->pos = NULL;
+    cli_args_free(out);
     return 2;
 }
 
 void cli_args_free(cli_args *a)
 {
     free(a->pos);
+    free(a->occ);
     a->pos = NULL;
+    a->occ = NULL;
 }
 
 /* The word from a fixed list, or -1 with a message. */

@@ -9,6 +9,7 @@
 /* Each returns the process exit status: 0 fine, 1 findings, 2 usage or input error. */
 int cmd_conns(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
 
 #define CLI_MAX_OPTS 16
 
@@ -18,11 +19,19 @@ typedef struct cli_opt {
     bool has_value;
 } cli_opt;
 
+/* One option as given, in command-line order (for options that repeat). */
+typedef struct cli_occ {
+    int opt;                        /* index in the option table */
+    const char *value;              /* NULL for a flag */
+} cli_occ;
+
 typedef struct cli_args {
     bool seen[CLI_MAX_OPTS];        /* per entry of the option table */
-    const char *value[CLI_MAX_OPTS];
+    const char *value[CLI_MAX_OPTS]; /* the last value given */
     char **pos;                     /* files, then filter words */
     int npos;
+    cli_occ *occ;                   /* every option given, in order */
+    int nocc;
 } cli_args;
 
 /* Parse argv[1..] against opts; 0, or 2 after a message (usage error). */
