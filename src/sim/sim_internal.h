@@ -156,6 +156,7 @@ typedef struct sim_rnet {
     const sim_net *cfg;
     uint16_t mtu;
     uint64_t capmask;       /* captures fed by this network */
+    sim_ns last_at;         /* latest arrival scheduled: the network is FIFO */
 } sim_rnet;
 
 typedef struct sim_rhost {

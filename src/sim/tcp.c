@@ -326,9 +326,11 @@ static sim_ns rtx_timeout(sim_tcb *t)
 static void output(sim_world *w, sim_tcb *t, bool df)
 {
     bool sent = false;
+    /* the MSS counts TCP options against it (Linux tcp_current_mss(): 1448 with TS) */
+    uint32_t mss = t->mss - (t->ts_ok ? 12u : 0u);
     while (seq_lt(t->snd_nxt, t->snd_end)) {
         uint32_t left = t->snd_end - t->snd_nxt;
-        uint16_t len = (uint16_t)(left < t->mss ? left : t->mss);
+        uint16_t len = (uint16_t)(left < mss ? left : mss);
         seg s = { .seq = t->snd_nxt, .ack = t->rcv_nxt, .len = len, .df = df,
                   .flags = TF_ACK | (len == left ? TF_PSH : 0) };
         tcb_emit(w, t, &s);
