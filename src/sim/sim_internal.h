@@ -193,7 +193,7 @@ typedef struct sim_rnat {
     uint32_t free_s;        /* free list through hin, index + 1 */
     uint32_t *tin, *tout;   /* hash heads */
     size_t tsize;           /* power of two */
-    uint64_t live, peak, syn_dropped, frag_dropped, no_session;
+    uint64_t live, peak, syn_dropped, frag_dropped, no_session, evicted;
     uint32_t seq_cursor;
 } sim_rnat;
 

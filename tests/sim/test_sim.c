@@ -678,6 +678,9 @@ static void random_scenarios_keep_their_books(void **state)
         n->hold_timewait = (sim_ns)(1 + tnext(&x) % 120) * SIM_NS_PER_S;
         n->rewrite_timestamps = tnext(&x) % 2;
         n->max_sessions = (uint32_t)(tnext(&x) % 4 == 0 ? 8 : 0);
+        n->evict_timewait = tnext(&x) % 2;
+        n->rst_on_expired = tnext(&x) % 2;
+        n->hold_established = (sim_ns)(1 + tnext(&x) % 30) * SIM_NS_PER_S;
         sim_app *a = tscn_app(&t, "a", "pc", "srv", 80);
         a->rate = (double)(1 + tnext(&x) % 40);
         a->poisson = tnext(&x) % 2;
@@ -732,6 +735,69 @@ static void random_scenarios_keep_their_books(void **state)
     }
 }
 
+/* Linux >= 6.5 NAT under port pressure takes over sessions in TIME_WAIT (4.3 step 5):
+ * eight hosts, one after another, through a 4-port pool whose closed sessions are held
+ * 120 s; without eviction the last four are dropped. */
+static void nat_evicts_timewait_sessions_under_pressure(void **state)
+{
+    (void)state;
+    for (int evict = 0; evict <= 1; evict++) {
+        tscn t;
+        tscn_init(&t, 8 * SIM_NS_PER_S);
+        tscn_net(&t, "lan", 100 * 1000, 0);
+        tscn_net(&t, "wan", SIM_NS_PER_MS, 0);
+        sim_host *pc = tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+        pc->count = 8;
+        tscn_host(&t, "srv", "wan", IP4(192, 0, 2, 10), "linux", true);
+        sim_nat *n = tscn_nat(&t, "nat", "lan", "wan", IP4(198, 51, 100, 1));
+        n->port_lo = 2000;
+        n->port_hi = 2003;
+        n->evict_timewait = evict;
+        sim_app *a = tscn_app(&t, "a", "pc", "srv", 443);
+        a->max_connections = 8;
+        sim_summary s;
+        run_ok(&t.sc, NULL, 0, 5, &s);
+        assert_int_equal(s.attempts, 8);
+        assert_int_equal(s.successes, evict ? 8 : 4);
+        assert_int_equal(s.nats[0].syn_dropped, evict ? 0 : 4 * 11);
+        sim_summary_free(&s);
+    }
+}
+
+/* AWS NAT gateway idle timeout: the session expired while the connection idled, and the
+ * client's next segment (its FIN) is answered by an RST from the NAT (7.2, 9.8). */
+static void nat_answers_expired_session_with_rst(void **state)
+{
+    (void)state;
+    tscn t;
+    tscn_init(&t, SIM_NS_PER_S);
+    tscn_net(&t, "lan", 100 * 1000, 0);
+    tscn_net(&t, "wan", SIM_NS_PER_MS, 0);
+    tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+    tscn_host(&t, "srv", "wan", IP4(192, 0, 2, 10), "linux", true);
+    sim_nat *n = tscn_nat(&t, "natgw", "lan", "wan", IP4(198, 51, 100, 1));
+    n->hold_established = 350 * SIM_NS_PER_S;
+    n->rst_on_expired = true;
+    sim_app *a = tscn_app(&t, "a", "pc", "srv", 443);
+    a->max_connections = 1;
+    a->hold_open = 400 * SIM_NS_PER_S;
+    tscn_point(&t, "client", "pc", NULL);
+    sim_capture caps[] = { { "client", tmp("idle.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 5, &s);
+    assert_int_equal(s.successes, 1);
+    rows r;
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    char seq[256];
+    seq_str(&r, IP4(192, 0, 2, 10), r.v[0].sport, 0, seq, sizeof seq);
+    assert_string_equal(seq, ">S <SA >A >PA <A <PA >A >FA <R");
+    const row *fin = &r.v[r.n - 2], *rst = &r.v[r.n - 1];
+    assert_int_equal(rst->seq, fin->ack);
+    assert_int_equal(rst->t - fin->t, 200 * 1000);
+    free(r.v);
+    sim_summary_free(&s);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -753,6 +819,8 @@ int main(void)
         cmocka_unit_test(closed_port_resets_and_progress_reports),
         cmocka_unit_test(nat_rewrites_timestamps_per_session),
         cmocka_unit_test(random_scenarios_keep_their_books),
+        cmocka_unit_test(nat_evicts_timewait_sessions_under_pressure),
+        cmocka_unit_test(nat_answers_expired_session_with_rst),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
