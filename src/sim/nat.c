@@ -41,6 +41,7 @@ int sim_nat_init(sim_world *w, sim_rnat *n)
 
 void sim_nat_free(sim_rnat *n)
 {
+    sim_cmap_free(&n->dest_ports);
     free(n->s);
     free(n->tin);
     free(n->tout);
@@ -95,6 +96,8 @@ static void delete_session(sim_rnat *n, uint32_t i)
                  n->s, i, false);
     unlink_chain(&n->tout[key_in(s->ext_addr, s->ext_port, s->dst_addr, s->dst_port, n->tsize)],
                  n->s, i, true);
+    /* the entry exists (added in new_session), so this cannot allocate */
+    sim_cmap_add(&n->dest_ports, (uint64_t)s->ext_addr << 32 | s->dst_addr, s->dst_port, -1);
     s->live = 0;
     s->gen++;
     s->hin = n->free_s;
@@ -161,6 +164,10 @@ static uint16_t pick_port(sim_world *w, sim_rnat *n, uint32_t ext, uint16_t in_p
 {
     const sim_nat *c = n->cfg;
     uint32_t lo = c->port_lo, hi = c->port_hi, range = hi - lo + 1;
+    /* every port toward this destination mapped: no search (sessions past their hold
+     * time are reaped by their expiry events, at that very instant) */
+    if (!c->evict_timewait && sim_cmap_get(&n->dest_ports, (uint64_t)ext << 32 | d, dp) >= range)
+        return 0;
     if (c->ports == SIM_NAT_PRESERVE && in_port >= lo && in_port <= hi &&
         port_free(w, n, ext, in_port, d, dp))
         return in_port;
@@ -262,6 +269,10 @@ static int64_t new_session(sim_world *w, sim_rnat *n, uint32_t nat, const sim_pk
     s->state = NS_SYN;
     s->ts_delta = c->rewrite_timestamps ? (uint32_t)sim_rng_next(&w->rng) : 0;
     s->expires = w->now + c->hold_syn;
+    if (sim_cmap_add(&n->dest_ports, (uint64_t)ext << 32 | s->dst_addr, s->dst_port, 1) < 0) {
+        w->oom = 1;
+        return -1;
+    }
     link_session(n, i);
     if (++n->live > n->peak)
         n->peak = n->live;
