@@ -152,6 +152,12 @@ typedef struct sim_nat {
     enum sim_nat_frag frag;
     uint32_t max_sessions;          /* 0 = unlimited; when full or out of ports: drop SYN */
     uint8_t ttl_decrement;          /* 1: a router */
+    bool evict_timewait;            /* Linux >= 6.5 nf_nat_used_tuple_harder(): in the last
+                                     * probes of a port search, take over a colliding
+                                     * session in TIME_WAIT or CLOSE (tcp-behaviour.md 4.3) */
+    bool rst_on_expired;            /* AWS NAT gateway: a non-SYN packet from inside with no
+                                     * session (idle timeout) is answered with an RST
+                                     * instead of being dropped (tcp-behaviour.md 7.2) */
 } sim_nat;
 
 enum sim_closer { SIM_CLOSE_CLIENT, SIM_CLOSE_SERVER };

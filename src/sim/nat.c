@@ -41,6 +41,7 @@ int sim_nat_init(sim_world *w, sim_rnat *n)
 
 void sim_nat_free(sim_rnat *n)
 {
+    sim_cmap_free(&n->dest_ports);
     free(n->s);
     free(n->tin);
     free(n->tout);
@@ -95,6 +96,8 @@ static void delete_session(sim_rnat *n, uint32_t i)
                  n->s, i, false);
     unlink_chain(&n->tout[key_in(s->ext_addr, s->ext_port, s->dst_addr, s->dst_port, n->tsize)],
                  n->s, i, true);
+    /* the entry exists (added in new_session), so this cannot allocate */
+    sim_cmap_add(&n->dest_ports, (uint64_t)s->ext_addr << 32 | s->dst_addr, s->dst_port, -1);
     s->live = 0;
     s->gen++;
     s->hin = n->free_s;
@@ -138,6 +141,19 @@ static bool port_free(sim_world *w, sim_rnat *n, uint32_t ext, uint16_t port, ui
     return reap_if_expired(w, n, find_out(n, ext, port, d, dp)) < 0;
 }
 
+/* Linux NF_NAT_HARDER_THRESH: the last 32 probes may evict a closed session. */
+#define NAT_HARDER_THRESH 32
+
+static bool evict(sim_rnat *n, uint32_t ext, uint32_t port, uint32_t d, uint16_t dp)
+{
+    int64_t i = find_out(n, ext, (uint16_t)port, d, dp);
+    if (i < 0 || (n->s[i].state != NS_TIMEWAIT && n->s[i].state != NS_CLOSE))
+        return false;
+    delete_session(n, (uint32_t)i);
+    n->evicted++;
+    return true;
+}
+
 /* External port choice, after Linux nf_nat_l4proto_unique_tuple() (tcp-behaviour.md 4.3):
  * uniqueness is per reply tuple (ext addr, ext port, dst addr, dst port); preserve keeps
  * the inside port when free, else (and for random) searches from random offsets with a
@@ -148,6 +164,10 @@ static uint16_t pick_port(sim_world *w, sim_rnat *n, uint32_t ext, uint16_t in_p
 {
     const sim_nat *c = n->cfg;
     uint32_t lo = c->port_lo, hi = c->port_hi, range = hi - lo + 1;
+    /* every port toward this destination mapped: no search (sessions past their hold
+     * time are reaped by their expiry events, at that very instant) */
+    if (!c->evict_timewait && sim_cmap_get(&n->dest_ports, (uint64_t)ext << 32 | d, dp) >= range)
+        return 0;
     if (c->ports == SIM_NAT_PRESERVE && in_port >= lo && in_port <= hi &&
         port_free(w, n, ext, in_port, d, dp))
         return in_port;
@@ -162,11 +182,14 @@ static uint16_t pick_port(sim_world *w, sim_rnat *n, uint32_t ext, uint16_t in_p
         return 0;
     }
     uint32_t budget = range < 128 ? range : 128;
+    uint32_t left = budget + (budget >= range ? 0 : budget / 2 + budget / 4 + budget / 8);
     for (;;) {
         uint32_t start = sim_rng_below(&w->rng, range);
-        for (uint32_t k = 0; k < budget; k++) {
+        for (uint32_t k = 0; k < budget; k++, left--) {
             uint32_t port = lo + (start + k) % range;
             if (port_free(w, n, ext, (uint16_t)port, d, dp))
+                return (uint16_t)port;
+            if (c->evict_timewait && left <= NAT_HARDER_THRESH && evict(n, ext, port, d, dp))
                 return (uint16_t)port;
         }
         if (budget >= range || budget <= 16)
@@ -246,6 +269,10 @@ static int64_t new_session(sim_world *w, sim_rnat *n, uint32_t nat, const sim_pk
     s->state = NS_SYN;
     s->ts_delta = c->rewrite_timestamps ? (uint32_t)sim_rng_next(&w->rng) : 0;
     s->expires = w->now + c->hold_syn;
+    if (sim_cmap_add(&n->dest_ports, (uint64_t)ext << 32 | s->dst_addr, s->dst_port, 1) < 0) {
+        w->oom = 1;
+        return -1;
+    }
     link_session(n, i);
     if (++n->live > n->peak)
         n->peak = n->live;
@@ -332,6 +359,32 @@ static sim_pkt *frag_policy(sim_world *w, sim_rnat *n, uint32_t nat, sim_pkt *p,
     }
 }
 
+/* The AWS NAT gateway's answer to a packet of a timed-out session: an RST toward the
+ * inside host, shaped per RFC 9293 3.5.2 (seq = the packet's ack). */
+static void reset_inside(sim_world *w, sim_rnat *n, sim_pkt *p)
+{
+    uint32_t src = p->src, dst = p->dst;
+    uint16_t sport = p->sport, dport = p->dport;
+    uint32_t seq = p->seq, ack = p->ack;
+    uint8_t flags = p->flags;
+    uint16_t len = p->len;
+    memset(p, 0, sizeof *p);
+    p->src = dst;
+    p->dst = src;
+    p->sport = dport;
+    p->dport = sport;
+    p->ttl = 64;
+    p->df = 1;
+    if (flags & TF_ACK) {
+        p->seq = ack;
+        p->flags = TF_RST;
+    } else {
+        p->flags = TF_RST | TF_ACK;
+        p->ack = seq + len + !!(flags & TF_SYN) + !!(flags & TF_FIN);
+    }
+    sim_net_send(w, n->in_net, p);
+}
+
 static bool own_addr(const sim_nat *c, uint32_t a)
 {
     for (uint32_t i = 0; i < c->n_addrs; i++)
@@ -363,7 +416,10 @@ void sim_nat_from_inside(sim_world *w, uint32_t nat, sim_pkt *p)
     if (i < 0) {
         if (!syn) {
             n->no_session++;
-            sim_pkt_free(w, p);
+            if (n->cfg->rst_on_expired && !(p->flags & TF_RST))
+                reset_inside(w, n, p);
+            else
+                sim_pkt_free(w, p);
             return;
         }
         i = new_session(w, n, nat, p);

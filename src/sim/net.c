@@ -109,7 +109,7 @@ static uint32_t route(const sim_world *w, uint32_t net, uint32_t dst, uint8_t *t
 
 static void transmit_one(sim_world *w, uint32_t net, sim_pkt *p)
 {
-    const sim_rnet *n = &w->nets[net];
+    sim_rnet *n = &w->nets[net];
     if (n->capmask)
         sim_cap_write(w, n->capmask, p);
     uint8_t type = 0;
@@ -123,10 +123,16 @@ static void transmit_one(sim_world *w, uint32_t net, sim_pkt *p)
         sim_pkt_free(w, p);
         return;
     }
+    /* jitter delays packets but never reorders them: a network is one FIFO path, so a
+     * packet arrives no earlier than the one sent before it */
     sim_ns d = n->cfg->delay;
     if (n->cfg->jitter > 0)
         d += (sim_ns)(sim_rng_unit(&w->rng) * (double)n->cfg->jitter);
-    sim_event e = { .at = w->now + d, .type = type, .idx = sim_own_idx(to), .pkt = p };
+    sim_ns at = w->now + d;
+    if (at < n->last_at)
+        at = n->last_at;
+    n->last_at = at;
+    sim_event e = { .at = at, .type = type, .idx = sim_own_idx(to), .pkt = p };
     sim_schedule(w, &e);
 }
 

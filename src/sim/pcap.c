@@ -56,48 +56,63 @@ static uint16_t fold(uint32_t s)
     return (uint16_t)~s;
 }
 
-/* Option bytes; the lengths agree with sim_pkt_opt_len(). */
+/* Option bytes, written by kind in the order of a layout; the lengths agree with
+ * sim_pkt_opt_len(). */
+enum { O_EOL, O_NOP, O_MSS, O_WS, O_SOK, O_TS };
+
+static unsigned put_opt(const sim_pkt *p, int kind, uint8_t *o)
+{
+    switch (kind) {
+    case O_MSS:
+        o[0] = 2; o[1] = 4;
+        put16(o + 2, p->mss);
+        return 4;
+    case O_WS:
+        o[0] = 3; o[1] = 3; o[2] = p->ws;
+        return 3;
+    case O_SOK:
+        o[0] = 4; o[1] = 2;
+        return 2;
+    case O_TS:
+        o[0] = 8; o[1] = 10;
+        put32(o + 2, p->tsval);
+        put32(o + 6, p->tsecr);
+        return 10;
+    case O_NOP:
+        o[0] = 1;
+        return 1;
+    default:
+        o[0] = 0;
+        return 1;
+    }
+}
+
 static unsigned put_opts(const sim_pkt *p, uint8_t *o)
 {
-    uint8_t mss[4] = { 2, 4, (uint8_t)(p->mss >> 8), (uint8_t)p->mss };
-    uint8_t ws[3] = { 3, 3, p->ws };
-    uint8_t sok[2] = { 4, 2 };
-    uint8_t ts[10] = { 8, 10 };
-    put32(ts + 2, p->tsval);
-    put32(ts + 6, p->tsecr);
-    unsigned n = 0;
-#define OPT(x) (memcpy(o + n, (x), sizeof(x)), n += (unsigned)sizeof(x))
-#define NOP() (o[n++] = 1)
-#define EOL() (o[n++] = 0)
+    /* p0f layouts (tcp-behaviour.md 9.10); without TS the stacks drop it and its padding */
+    static const int8_t layouts[4][2][9] = {
+        [SIM_SYN_LINUX] = { { O_MSS, O_NOP, O_NOP, O_SOK, O_NOP, O_WS, -1 },
+                            { O_MSS, O_SOK, O_TS, O_NOP, O_WS, -1 } },
+        [SIM_SYN_WINDOWS] = { { O_MSS, O_NOP, O_WS, O_NOP, O_NOP, O_SOK, -1 },
+                              { O_MSS, O_NOP, O_WS, O_SOK, O_TS, -1 } },
+        [SIM_SYN_FREEBSD] = { { O_MSS, O_NOP, O_WS, O_SOK, O_EOL, O_EOL, -1 },
+                              { O_MSS, O_NOP, O_WS, O_SOK, O_TS, -1 } },
+        [SIM_SYN_MACOS] = { { O_MSS, O_NOP, O_WS, O_SOK, O_EOL, O_EOL, -1 },
+                            { O_MSS, O_NOP, O_WS, O_NOP, O_NOP, O_TS, O_SOK, O_EOL, O_EOL } },
+    };
+    static const int8_t ts_only[] = { O_NOP, O_NOP, O_TS, -1 };
+    const int8_t *l;
+    size_t max = 9;
     if (!p->syn_opts) {
-        if (p->has_ts) {
-            NOP(); NOP(); OPT(ts);
-        }
-        return n;
+        if (!p->has_ts)
+            return 0;
+        l = ts_only;
+    } else {
+        l = layouts[p->layout < 4 ? p->layout : SIM_SYN_MACOS][p->has_ts ? 1 : 0];
     }
-    switch (p->layout) {
-    case SIM_SYN_LINUX:
-        if (p->has_ts) { OPT(mss); OPT(sok); OPT(ts); NOP(); OPT(ws); }
-        else { OPT(mss); NOP(); NOP(); OPT(sok); NOP(); OPT(ws); }
-        break;
-    case SIM_SYN_WINDOWS:
-        if (p->has_ts) { OPT(mss); NOP(); OPT(ws); OPT(sok); OPT(ts); }
-        else { OPT(mss); NOP(); OPT(ws); NOP(); NOP(); OPT(sok); }
-        break;
-    case SIM_SYN_FREEBSD:
-        if (p->has_ts) { OPT(mss); NOP(); OPT(ws); OPT(sok); OPT(ts); }
-        else { OPT(mss); NOP(); OPT(ws); OPT(sok); EOL(); EOL(); }
-        break;
-    default:
-        if (p->has_ts) { OPT(mss); NOP(); OPT(ws); NOP(); NOP(); OPT(ts); OPT(sok); EOL(); }
-        else { OPT(mss); NOP(); OPT(ws); OPT(sok); EOL(); EOL(); }
-        while (n % 4)
-            EOL();
-        break;
-    }
-#undef OPT
-#undef NOP
-#undef EOL
+    unsigned n = 0;
+    for (size_t i = 0; i < max && l[i] >= 0; i++)
+        n += put_opt(p, l[i], o + n);
     return n;
 }
 

@@ -21,7 +21,8 @@
  *
  * Limits
  *   IPv4 and TCP only; no congestion or flow control (everything written is sent at
- *   once, go-back-N on RTO), no SACK or reordering buffer, no ICMP (so DF packets larger
+ *   once, go-back-N on RTO), no SACK or reordering buffer (networks are FIFO: jitter
+ *   delays but never reorders), no ICMP (so DF packets larger
  *   than a network's MTU vanish: a PMTU black hole), no delayed ACKs.  Linux's FIN_WAIT2
  *   timewait-substate rules and tw_recycle's active-side cache are not modelled.
  *   Non-first fragments that a `forward` NAT passes untranslated go nowhere.

@@ -37,6 +37,21 @@ uint32_t sim_rng_below(sim_rng *r, uint32_t n);       /* uniform 0..n-1, n >= 1 
 double sim_rng_unit(sim_rng *r);                       /* uniform [0, 1) */
 uint64_t sim_mix(uint64_t seed, uint64_t a, uint64_t b); /* keyed hash of two words */
 
+/* ---- counting maps (cmap.c); entries are never removed, counts may drop to 0 ------ */
+typedef struct sim_cmap_ent {
+    uint64_t k1;
+    uint32_t k2;
+    uint32_t n;
+    uint32_t used;
+} sim_cmap_ent;
+typedef struct sim_cmap {
+    sim_cmap_ent *v;
+    size_t size, used;
+} sim_cmap;
+uint32_t sim_cmap_get(const sim_cmap *m, uint64_t k1, uint32_t k2);
+int sim_cmap_add(sim_cmap *m, uint64_t k1, uint32_t k2, int32_t delta); /* 0 or -ENOMEM */
+void sim_cmap_free(sim_cmap *m);
+
 /* ---- packets ------------------------------------------------------------------------
  * One IPv4 datagram (or fragment of one) carrying TCP.  Payload bytes are zeros and are
  * not stored; pcap.c writes them.  A fragment keeps the whole datagram's TCP fields so
@@ -137,6 +152,7 @@ typedef struct sim_tcb {
     uint8_t tw_recycled;    /* TIME_WAIT shortened by tw_recycle */
     uint8_t fast;           /* a fast SYN resend is pending (Linux >= 5.6) */
     uint8_t chal_sent;      /* rate limit of challenge ACKs: see tw_last_ack */
+    uint8_t counted;        /* in w->dest_ports (an ephemeral port of a connect()) */
     uint16_t mss;           /* effective send MSS */
     uint16_t ipid;
     uint32_t iss, irs;
@@ -156,6 +172,7 @@ typedef struct sim_rnet {
     const sim_net *cfg;
     uint16_t mtu;
     uint64_t capmask;       /* captures fed by this network */
+    sim_ns last_at;         /* latest arrival scheduled: the network is FIFO */
 } sim_rnet;
 
 typedef struct sim_rhost {
@@ -192,8 +209,9 @@ typedef struct sim_rnat {
     uint32_t free_s;        /* free list through hin, index + 1 */
     uint32_t *tin, *tout;   /* hash heads */
     size_t tsize;           /* power of two */
-    uint64_t live, peak, syn_dropped, frag_dropped, no_session;
+    uint64_t live, peak, syn_dropped, frag_dropped, no_session, evicted;
     uint32_t seq_cursor;
+    sim_cmap dest_ports;    /* (ext addr, dst addr, dst port) -> sessions */
 } sim_rnat;
 
 typedef struct sim_rapp {
@@ -248,6 +266,7 @@ typedef struct sim_world {
     sim_tcb *tcbs;    size_t n_tcbs, cap_tcbs;
     uint32_t free_tcb;      /* index + 1 */
     uint32_t *thash;  size_t thash_size; size_t tcb_live;
+    sim_cmap dest_ports;    /* (laddr, raddr, rport) -> connect() TCBs on ephemeral ports */
 
     sim_pkt *pkt_free;
     void **pkt_chunks; size_t n_pkt_chunks;

@@ -137,6 +137,9 @@ static void tcb_free(sim_world *w, sim_tcb *t)
             *pp = t->hnext;
             break;
         }
+    if (t->counted &&
+        sim_cmap_add(&w->dest_ports, (uint64_t)t->laddr << 32 | t->raddr, t->rport, -1) < 0)
+        w->oom = 1;
     set_state(w, t, ST_FREE);
     t->gen++;
     t->hnext = w->free_tcb;
@@ -326,9 +329,11 @@ static sim_ns rtx_timeout(sim_tcb *t)
 static void output(sim_world *w, sim_tcb *t, bool df)
 {
     bool sent = false;
+    /* the MSS counts TCP options against it (Linux tcp_current_mss(): 1448 with TS) */
+    uint32_t mss = t->mss - (t->ts_ok ? 12u : 0u);
     while (seq_lt(t->snd_nxt, t->snd_end)) {
         uint32_t left = t->snd_end - t->snd_nxt;
-        uint16_t len = (uint16_t)(left < t->mss ? left : t->mss);
+        uint16_t len = (uint16_t)(left < mss ? left : mss);
         seg s = { .seq = t->snd_nxt, .ack = t->rcv_nxt, .len = len, .df = df,
                   .flags = TF_ACK | (len == left ? TF_PSH : 0) };
         tcb_emit(w, t, &s);
@@ -1105,6 +1110,15 @@ static int pick_linux(sim_world *w, sim_rhost *h, uint32_t ra, uint16_t rp, sim_
 static int pick_port(sim_world *w, sim_rhost *h, uint32_t ra, uint16_t rp, sim_tcb **tw)
 {
     const sim_os *os = h->os;
+    /* every port of the range taken by connect()s to this destination, and no TIME_WAIT
+     * reuse possible: EADDRNOTAVAIL without scanning the range */
+    bool loop = (h->addr >> 24) == 127 || (ra >> 24) == 127;
+    bool reuse = os->tw_syn == SIM_TW_SYN_LINUX && (os->tw_reuse == 1 || (os->tw_reuse == 2 && loop));
+    if (!reuse && sim_cmap_get(&w->dest_ports, (uint64_t)h->addr << 32 | ra, rp) >=
+                  (uint32_t)os->port_hi - os->port_lo + 1u) {
+        *tw = NULL;
+        return -1;
+    }
     if (os->port_alloc == SIM_PORTS_LINUX)
         return pick_linux(w, h, ra, rp, tw);
     uint32_t lo = os->port_lo, n = (uint32_t)os->port_hi - lo + 1;
@@ -1164,6 +1178,11 @@ void sim_tcp_connect(sim_world *w, uint32_t app, uint32_t host, uint32_t copy)
     }
     t->client = 1;
     t->bound = bound;
+    if (port >= h->os->port_lo && port <= h->os->port_hi) {
+        t->counted = 1;
+        if (sim_cmap_add(&w->dest_ports, (uint64_t)t->laddr << 32 | t->raddr, t->rport, 1) < 0)
+            w->oom = 1;
+    }
     t->app = (uint16_t)app;
     t->state = ST_SYN_SENT;
     t->ts_off = ts_offset(w, h, t);
@@ -1185,6 +1204,7 @@ void sim_tcp_free_all(sim_world *w)
     free(w->tcbs);
     free(w->thash);
     free(w->recycle);
+    sim_cmap_free(&w->dest_ports);
     w->tcbs = NULL;
     w->thash = NULL;
     w->recycle = NULL;

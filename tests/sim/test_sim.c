@@ -640,6 +640,164 @@ static void nat_rewrites_timestamps_per_session(void **state)
     sim_summary_free(&s);
 }
 
+static uint64_t tnext(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Random mixes of profiles, loss, jitter, MTUs, NAT policies and workloads: every run
+ * accounts for every attempt, and its capture reads back whole with valid checksums. */
+static void random_scenarios_keep_their_books(void **state)
+{
+    (void)state;
+    size_t nos;
+    const sim_os *all = sim_os_all(&nos);
+    assert_int_equal(nos, 6);
+    uint64_t x = 2026;
+    for (int run = 0; run < 24; run++) {
+        tscn t;
+        tscn_init(&t, (sim_ns)(5 + tnext(&x) % 20) * SIM_NS_PER_S);
+        sim_net *lan = tscn_net(&t, "lan", (sim_ns)(tnext(&x) % 2000) * 1000, 0);
+        sim_net *wan = tscn_net(&t, "wan", (sim_ns)(tnext(&x) % 50000) * 1000,
+                                tnext(&x) % 3 == 0 ? 576 : 1500);
+        lan->loss = (double)(tnext(&x) % 5) / 100.0;
+        wan->loss = (double)(tnext(&x) % 10) / 100.0;
+        wan->jitter = (sim_ns)(tnext(&x) % 5000) * 1000;
+        sim_host *pc = tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), all[tnext(&x) % nos].name, false);
+        pc->count = 1 + (uint32_t)(tnext(&x) % 5);
+        pc->clock_skew = (sim_ns)(tnext(&x) % 1000) * SIM_NS_PER_S;
+        tscn_host(&t, "srv", "wan", IP4(192, 0, 2, 10), all[tnext(&x) % nos].name, true);
+        sim_nat *n = tscn_nat(&t, "nat", "lan", "wan", IP4(198, 51, 100, 1));
+        n->ports = (enum sim_nat_ports)(tnext(&x) % 3);
+        n->frag = (enum sim_nat_frag)(tnext(&x) % 3);
+        n->port_lo = 20000;
+        n->port_hi = (uint16_t)(20000 + tnext(&x) % 64);
+        n->hold_timewait = (sim_ns)(1 + tnext(&x) % 120) * SIM_NS_PER_S;
+        n->rewrite_timestamps = tnext(&x) % 2;
+        n->max_sessions = (uint32_t)(tnext(&x) % 4 == 0 ? 8 : 0);
+        n->evict_timewait = tnext(&x) % 2;
+        n->rst_on_expired = tnext(&x) % 2;
+        n->hold_established = (sim_ns)(1 + tnext(&x) % 30) * SIM_NS_PER_S;
+        sim_app *a = tscn_app(&t, "a", "pc", "srv", 80);
+        a->rate = (double)(1 + tnext(&x) % 40);
+        a->poisson = tnext(&x) % 2;
+        if (tnext(&x) % 3 == 0) {
+            a->rate = 0;
+            a->concurrency = 1 + (uint32_t)(tnext(&x) % 8);
+        }
+        a->request_bytes = (uint32_t)(tnext(&x) % 5000);
+        a->response_bytes = (uint32_t)(tnext(&x) % 9000);
+        a->closer = (enum sim_closer)(tnext(&x) % 2);
+        a->rst_close = tnext(&x) % 4 == 0;
+        a->dont_fragment = tnext(&x) % 2;
+        a->hold_open = (sim_ns)(tnext(&x) % 3) * SIM_NS_PER_S;
+        a->server_time = (sim_ns)(tnext(&x) % 100) * SIM_NS_PER_MS;
+        if (tnext(&x) % 4 == 0) {
+            a->src_port_lo = 40000;
+            a->src_port_hi = (uint16_t)(40000 + tnext(&x) % 10);
+        }
+        tscn_point(&t, "server", "srv", NULL);
+        tscn_point(&t, "inside", NULL, "lan");
+        char p1[32], p2[32];
+        snprintf(p1, sizeof p1, "r%d-server.pcap", run);
+        snprintf(p2, sizeof p2, "r%d-inside.pcap", run);
+        sim_capture caps[] = { { "server", tmp(p1) }, { "inside", tmp(p2) } };
+        sim_summary s;
+        run_ok(&t.sc, caps, 2, tnext(&x), &s);
+        if (getenv("SIM_TEST_VERBOSE"))
+            fprintf(stderr, "run %d: mtu %u df %d req %u resp %u loss %.2f/%.2f %s->%s att %llu ok %llu to %llu rst %llu np %llu data %llu synd %llu fragd %llu\n",
+                    run, wan->mtu, a->dont_fragment, a->request_bytes, a->response_bytes, lan->loss, wan->loss, pc->os.name, t.hosts[1].os.name, (unsigned long long)s.attempts,
+                    (unsigned long long)s.successes, (unsigned long long)s.fail_by[0],
+                    (unsigned long long)s.fail_by[1], (unsigned long long)s.fail_by[2],
+                    (unsigned long long)s.fail_by[3], (unsigned long long)s.nats[0].syn_dropped,
+                    (unsigned long long)s.nats[0].frag_dropped);
+        uint64_t f = 0;
+        for (int k = 0; k < SIM_FAIL__COUNT; k++)
+            f += s.fail_by[k];
+        assert_int_equal(s.attempts, s.successes + s.failures);
+        assert_int_equal(f, s.failures);
+        assert_true(s.attempts > 0);
+        assert_true(s.packets_lost <= s.packets);
+        assert_true(s.nats[0].ports_peak <= s.nats[0].ports_capacity);
+        assert_true(s.latency_p50 <= s.latency_p90 && s.latency_p90 <= s.latency_p99 &&
+                    s.latency_p99 <= s.latency_max);
+        for (int c = 0; c < 2; c++) {
+            rows r;
+            assert_int_equal(rows_read(caps[c].path, &r), 0);
+            assert_int_equal(r.n, s.captured[c]);
+            assert_int_equal(r.bad_checksums, 0);
+            free(r.v);
+        }
+        sim_summary_free(&s);
+    }
+}
+
+/* Linux >= 6.5 NAT under port pressure takes over sessions in TIME_WAIT (4.3 step 5):
+ * eight hosts, one after another, through a 4-port pool whose closed sessions are held
+ * 120 s; without eviction the last four are dropped. */
+static void nat_evicts_timewait_sessions_under_pressure(void **state)
+{
+    (void)state;
+    for (int evict = 0; evict <= 1; evict++) {
+        tscn t;
+        tscn_init(&t, 8 * SIM_NS_PER_S);
+        tscn_net(&t, "lan", 100 * 1000, 0);
+        tscn_net(&t, "wan", SIM_NS_PER_MS, 0);
+        sim_host *pc = tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+        pc->count = 8;
+        tscn_host(&t, "srv", "wan", IP4(192, 0, 2, 10), "linux", true);
+        sim_nat *n = tscn_nat(&t, "nat", "lan", "wan", IP4(198, 51, 100, 1));
+        n->port_lo = 2000;
+        n->port_hi = 2003;
+        n->evict_timewait = evict;
+        sim_app *a = tscn_app(&t, "a", "pc", "srv", 443);
+        a->max_connections = 8;
+        sim_summary s;
+        run_ok(&t.sc, NULL, 0, 5, &s);
+        assert_int_equal(s.attempts, 8);
+        assert_int_equal(s.successes, evict ? 8 : 4);
+        assert_int_equal(s.nats[0].syn_dropped, evict ? 0 : 4 * 11);
+        sim_summary_free(&s);
+    }
+}
+
+/* AWS NAT gateway idle timeout: the session expired while the connection idled, and the
+ * client's next segment (its FIN) is answered by an RST from the NAT (7.2, 9.8). */
+static void nat_answers_expired_session_with_rst(void **state)
+{
+    (void)state;
+    tscn t;
+    tscn_init(&t, SIM_NS_PER_S);
+    tscn_net(&t, "lan", 100 * 1000, 0);
+    tscn_net(&t, "wan", SIM_NS_PER_MS, 0);
+    tscn_host(&t, "pc", "lan", IP4(10, 0, 0, 1), "linux", false);
+    tscn_host(&t, "srv", "wan", IP4(192, 0, 2, 10), "linux", true);
+    sim_nat *n = tscn_nat(&t, "natgw", "lan", "wan", IP4(198, 51, 100, 1));
+    n->hold_established = 350 * SIM_NS_PER_S;
+    n->rst_on_expired = true;
+    sim_app *a = tscn_app(&t, "a", "pc", "srv", 443);
+    a->max_connections = 1;
+    a->hold_open = 400 * SIM_NS_PER_S;
+    tscn_point(&t, "client", "pc", NULL);
+    sim_capture caps[] = { { "client", tmp("idle.pcap") } };
+    sim_summary s;
+    run_ok(&t.sc, caps, 1, 5, &s);
+    assert_int_equal(s.successes, 1);
+    rows r;
+    assert_int_equal(rows_read(caps[0].path, &r), 0);
+    char seq[256];
+    seq_str(&r, IP4(192, 0, 2, 10), r.v[0].sport, 0, seq, sizeof seq);
+    assert_string_equal(seq, ">S <SA >A >PA <A <PA >A >FA <R");
+    const row *fin = &r.v[r.n - 2], *rst = &r.v[r.n - 1];
+    assert_int_equal(rst->seq, fin->ack);
+    assert_int_equal(rst->t - fin->t, 200 * 1000);
+    free(r.v);
+    sim_summary_free(&s);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -660,6 +818,9 @@ int main(void)
         cmocka_unit_test(concurrency_keeps_n_connections_open),
         cmocka_unit_test(closed_port_resets_and_progress_reports),
         cmocka_unit_test(nat_rewrites_timestamps_per_session),
+        cmocka_unit_test(random_scenarios_keep_their_books),
+        cmocka_unit_test(nat_evicts_timewait_sessions_under_pressure),
+        cmocka_unit_test(nat_answers_expired_session_with_rst),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];
