@@ -2,14 +2,15 @@
 """roundtrip.py - simulate every shipped scenario, analyze its capture, and check the
 findings and their inferred parameters against the scenario's own configured values.
 
-Usage: roundtrip.py TCPDOCTOR SCENARIO_DIR EXPECTED_TSV [NAME...]
+Usage: roundtrip.py TCPDOCTOR SCENARIO_DIR EXPECTED_TSV [--seed=N] [NAME...]
 
 For each scenario file (all of SCENARIO_DIR/*.yaml, or the NAMEs given):
   1. tcpdoctor simulate FILE --seed S -w CAP --at POINT   (one run per capture point named
      in EXPECTED_TSV for that scenario; the scenario's own seed unless the TSV gives one)
   2. tcpdoctor analyze CAP --format json
-  3. the set of finding ids must equal the scenario's `expect:` list exactly (a finding
-     the scenario does not expect is a false alarm; a missing one is a miss);
+  3. at the first point listed for the scenario: every id of its `expect:` list must be
+     reported (a miss otherwise), and every finding of severity warning or error must be
+     listed there (a false alarm otherwise); unlisted info findings are allowed;
   4. every row of EXPECTED_TSV for that scenario and point holds.
 
 EXPECTED_TSV rows (tab-separated, '#' comments):
@@ -21,9 +22,13 @@ check is one of
   bounds LO HI         the parameter's own [min, max] bounds (a missing bound is
                        infinite) contain the interval [LO, HI]
   severity S           the finding's severity is S (param column: -)
-where X, LO, HI, TOL are numbers or {path} references into the scenario file, e.g.
-{hosts.server.timewait} (a duration in seconds), {nats.nat.hold_timewait}, and may be a
-product or sum of such terms: {nats.nat.port_count}*{nats.nat.addr_count}.
+A row whose finding is - only names a point (where the expect: list is checked).
+where X, LO, HI, TOL are expressions of numbers, + - * / and parentheses, and
+  {path}  a value of the scenario file, e.g. {hosts.server.timewait} (durations in seconds,
+          rates like 4/s in per second); a host field the file leaves to its OS profile
+          (timewait) is the profile's, as `tcpdoctor simulate --list-profiles` prints it;
+  [path]  a value of the simulation's own JSON summary (its ground truth), e.g.
+          [failures_by.timeout], [nats.0.ports_capacity].
 """
 import json
 import math
@@ -52,11 +57,32 @@ def as_number(v, where):
         m = DUR.match(v)
         if m:
             return float(m.group(1)) * UNIT[m.group(2)]
+        m = re.match(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*s\s*$", v)   # a rate: 4/s
+        if m:
+            return float(m.group(1))
         # an address range "a-b" counts its members
         m = re.match(r"^\s*(\d+)\s*-\s*(\d+)\s*$", v)
         if m:
             return float(int(m.group(2)) - int(m.group(1)) + 1)
     raise SystemExit(f"roundtrip: {where}: {v!r} is not a number or duration")
+
+
+def profile_timewaits(exe):
+    """TIME_WAIT per built-in OS profile, from `tcpdoctor simulate --list-profiles`."""
+    rc, out, err = run([exe, "simulate", "--list-profiles"])
+    if rc != 0:
+        raise SystemExit(f"roundtrip: simulate --list-profiles exited {rc}: {err.strip()}")
+    tw = {}
+    for line in out.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 2 and DUR.match(cols[1]):
+            tw[cols[0]] = as_number(cols[1], "--list-profiles")
+        elif not cols:
+            break
+    return tw
+
+
+PROFILES = {}
 
 
 def lookup(doc, path, where):
@@ -71,12 +97,8 @@ def lookup(doc, path, where):
             node = found[0]
         elif isinstance(node, dict):
             if p not in node:
-                # derived values the checks need
-                if p == "addr_count" and "addresses" in node:
-                    a = node["addresses"]
-                    return float(len(a) if isinstance(a, list) else 1)
-                if p == "port_count" and "ports" in node:
-                    return as_number(node["ports"], where)
+                if p == "timewait" and "os" in node and node["os"] in PROFILES:
+                    return PROFILES[node["os"]]
                 raise SystemExit(f"roundtrip: {where}: {'.'.join(parts[:i + 1])} is not in the scenario")
             node = node[p]
         else:
@@ -84,10 +106,26 @@ def lookup(doc, path, where):
     return as_number(node, where)
 
 
-def value_of(expr, doc, where):
+def summary_value(summ, path, where):
+    node = summ
+    for p in path.split("."):
+        if isinstance(node, list) and p.isdigit() and int(p) < len(node):
+            node = node[int(p)]
+        elif isinstance(node, dict) and p in node:
+            node = node[p]
+        else:
+            raise SystemExit(f"roundtrip: {where}: [{path}] is not in the simulation summary")
+    return as_number(node, where)
+
+
+def value_of(expr, doc, summ, where):
     def ref(m):
         return repr(lookup(doc, m.group(1), where))
+
+    def sref(m):
+        return repr(summary_value(summ, m.group(1), where))
     text = re.sub(r"\{([A-Za-z0-9_.-]+)\}", ref, expr)
+    text = re.sub(r"\[([A-Za-z0-9_.-]+)\]", sref, text)
     if not re.fullmatch(r"[0-9eE.+\-*/() ]+", text):
         raise SystemExit(f"roundtrip: {where}: cannot evaluate {expr!r}")
     return float(eval(text, {"__builtins__": {}}))  # digits and operators only (checked above)
@@ -98,7 +136,7 @@ def run(cmd):
     return p.returncode, p.stdout, p.stderr
 
 
-def check_row(row, finding, doc, where):
+def check_row(row, finding, doc, summ, where):
     kind, *args = row["check"].split()
     if kind == "severity":
         want = args[0]
@@ -107,7 +145,7 @@ def check_row(row, finding, doc, where):
     if param is None:
         return False, f"no parameter {row['param']} (has {', '.join(finding.get('params', {}))})"
     v = param["value"]
-    nums = [value_of(a, doc, where) for a in args]
+    nums = [value_of(a, doc, summ, where) for a in args]
     if kind == "between":
         return nums[0] <= v <= nums[1], f"{row['param']} = {v:g}, want {nums[0]:g}..{nums[1]:g}"
     if kind == "near":
@@ -131,6 +169,9 @@ def main():
         return 2
     exe, sdir, tsv = sys.argv[1:4]
     names = sys.argv[4:]
+    seed = []
+    if names and names[0].startswith("--seed="):
+        seed = ["--seed", names.pop(0)[7:]]
     rows = []
     with open(tsv) as f:
         for n, line in enumerate(f, 1):
@@ -144,6 +185,7 @@ def main():
     files = sorted(x for x in os.listdir(sdir) if x.endswith(".yaml"))
     if names:
         files = [n if n.endswith(".yaml") else n + ".yaml" for n in names]
+    PROFILES.update(profile_timewaits(exe))
     failures = 0
     checked = 0
     tmp = tempfile.mkdtemp(prefix="td-roundtrip-")
@@ -157,11 +199,13 @@ def main():
         points = list(dict.fromkeys(r["point"] for r in mine)) or ["server"]
         for point in points:
             cap = os.path.join(tmp, f"{name}-{point}.pcap")
-            rc, out, err = run([exe, "simulate", path, "-w", cap, "--at", point])
+            rc, out, err = run([exe, "simulate", path, "-w", cap, "--at", point,
+                                "--format", "json"] + seed)
             if rc != 0:
                 print(f"FAIL {name} @{point}: simulate exited {rc}: {err.strip()}")
                 failures += 1
                 continue
+            summ = json.loads(out)
             rc, out, err = run([exe, "analyze", cap, "--format", "json"])
             if rc not in (0, 1):
                 print(f"FAIL {name} @{point}: analyze exited {rc}: {err.strip()}")
@@ -169,23 +213,25 @@ def main():
                 continue
             rep = json.loads(out)
             got = sorted({f["id"] for f in rep["findings"]})
-            # the id set is checked at the point named first for the scenario (the one
-            # its expect: list describes); other points only check their rows
-            if point == points[0] or not mine:
+            alarms = sorted({f["id"] for f in rep["findings"] if f["severity"] != "info"})
+            if point == points[0]:
                 checked += 1
-                if got != expect:
-                    print(f"FAIL {name} @{point}: findings {got}, scenario expects {expect}")
+                missed = [x for x in expect if x not in got]
+                false = [x for x in alarms if x not in expect]
+                if missed or false:
+                    print(f"FAIL {name} @{point}: findings {got}; expected {expect}: "
+                          f"missed {missed}, not expected {false}")
                     failures += 1
                 else:
                     print(f"ok   {name} @{point}: findings {got}")
-            for r in (x for x in mine if x["point"] == point):
+            for r in (x for x in mine if x["point"] == point and x["finding"] != "-"):
                 checked += 1
                 fs = [f for f in rep["findings"] if f["id"] == r["finding"]]
                 if not fs:
                     print(f"FAIL {name} @{point}: {r['finding']} missing ({r['where']})")
                     failures += 1
                     continue
-                ok, msg = check_row(r, fs[0], doc, r["where"])
+                ok, msg = check_row(r, fs[0], doc, summ, r["where"])
                 print(f"{'ok  ' if ok else 'FAIL'} {name} @{point}: {r['finding']}: {msg}")
                 failures += not ok
     print(f"roundtrip: {checked} checks, {failures} failed")
