@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tcpdoctor/report.h"
+#include "report/findings_internal.h"
 
 /* ---- text ---------------------------------------------------------------- */
 
@@ -341,4 +342,16 @@ void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *i
         any = true;
     }
     fputs("}}}\n", out);
+}
+
+/* ---- one finding, for the other reports of src/report (findings_internal.h) -- */
+
+void rep_finding_text(FILE *out, const diag_finding *f, size_t i, bool color)
+{
+    finding_text(out, f, i, color ? &colour : &plain);
+}
+
+void rep_finding_json(FILE *out, const diag_finding *f)
+{
+    finding_json(out, f);
 }
