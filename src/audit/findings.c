@@ -256,7 +256,7 @@ static int timewait_dest(const audit_snapshot *s, diag_findings *out, const bool
                      " usable source ports: it closes these connections first",
                      l, d->timewait, ep, 100.0 * d->timewait / d->usable, d->usable);
         /* RFC 9293 3.6; tcp-behaviour.md 3.2, 8, 9.1. */
-        diag_explain(f, "The side that sends the first FIN keeps the 4-tuple in TIME_WAIT for 60 s on Linux (not tunable; tcp_fin_timeout is another timer). On the connecting side each such tuple keeps a source port toward that destination, so closing first caps the rate at about %.0f new connections per second toward %s (%" PRIu32
+        diag_explain(f, "The side that sends the first FIN keeps the 4-tuple in TIME_WAIT for 60 s on Linux (not tunable; tcp_fin_timeout is another timer). On the connecting side each such tuple keeps a source port toward that destination, so closing first caps the rate at about %.3g new connections per second toward %s (%" PRIu32
                      " ports / 60 s).", (double)d->usable / TIMEWAIT_S, ep, d->usable);
         if (exhausted[i])
             diag_explain(f, "Here the TIME_WAIT tuples are what leaves no port free (see port-exhaustion).");

@@ -78,14 +78,16 @@ typedef struct counter_def {
 } counter_def;
 
 /* Meanings: net/ipv4/proc.c names, counted where tcp-behaviour.md 3.2, 3.3,
- * 3.7, 3.10, 3.11 and 9.5-9.7 say. */
+ * 3.7, 3.10, 3.11 and 9.5-9.7 say.  TW and TWKilled are counted when the
+ * bucket is scheduled (net/ipv4/inet_timewait_sock.c __inet_twsk_schedule:
+ * killed when the timeout is <= 4 s), not when it expires. */
 static const counter_def counter_defs[AC_COUNT] = {
     [AC_TW] = { "TcpExt", "TW",
-        "TIME_WAIT tuples that ran their full timer: this host closed those connections first" },
+        "TIME_WAIT tuples created with the full 60 s timer: connections this host closed first" },
     [AC_TW_RECYCLED] = { "TcpExt", "TWRecycled",
         "TIME_WAIT tuples taken over by an outgoing connect() (tcp_tw_reuse, despite the name)" },
     [AC_TW_KILLED] = { "TcpExt", "TWKilled",
-        "TIME_WAIT tuples ended early on a short timer (tcp_tw_recycle's 3.5 x RTO, or a short FIN_WAIT_2)" },
+        "TIME_WAIT tuples created with a timer of 4 s or less: tcp_tw_recycle's 3.5 x RTO, or a short FIN_WAIT_2" },
     [AC_PAWS_PASSIVE] = { "TcpExt", "PAWSPassive",
         "SYNs dropped by tcp_tw_recycle's per-host timestamp check: clients behind a NAT whose clocks are behind another host's" },
     [AC_PAWS_ACTIVE] = { "TcpExt", "PAWSActive",

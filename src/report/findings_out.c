@@ -119,8 +119,11 @@ static void finding_text(FILE *out, const diag_finding *f, size_t i, const palet
         wrapped(out, f->explanation, 4);
     }
     if (f->n_evidence > 0) {
-        fprintf(out, "\n  %sEvidence%s (packet numbers as in Wireshark; time from the first packet):\n",
-                c->bold, c->reset);
+        bool packets = false;
+        for (size_t k = 0; k < f->n_evidence; k++)
+            packets |= f->evidence[k].packet != 0;
+        fprintf(out, "\n  %sEvidence%s%s:\n", c->bold, c->reset,
+                packets ? " (packet numbers as in Wireshark; time from the first packet)" : "");
         for (size_t k = 0; k < f->n_evidence; k++) {
             if (f->evidence[k].packet != 0)
                 fprintf(out, "    %s#%-7" PRIu64 "%s", c->dim, f->evidence[k].packet, c->reset);
