@@ -305,8 +305,10 @@ static int parse_portlist(audit_snapshot *s, const sysctl_def *d, const char *te
     memset(s->reserved, 0, sizeof s->reserved);
     if (at_end(p))
         return 0;
+    const char *item = p;
     for (;;) {
         int64_t lo, hi;
+        item = p;
         if (!read_i64(&p, &lo) || lo < 0 || lo > 65535)
             goto bad;
         hi = lo;
@@ -323,8 +325,9 @@ static int parse_portlist(audit_snapshot *s, const sysctl_def *d, const char *te
     }
     if (at_end(p))
         return 0;
+    item = p;
 bad:
-    quote_at(p, q, sizeof q);
+    quote_at(item, q, sizeof q);
     audit_err(errbuf, errlen, "%s/%s: line 1: %s: expected a port or a range PORT-PORT (0-65535), found %s",
               s->root, d->path, d->name, q);
     return -EINVAL;
