@@ -92,36 +92,106 @@ static bool addr_eq(const pkt_addr *a, const pkt_addr *b)
     return memcmp(a->b, b->b, sizeof a->b) == 0;
 }
 
-/* Is `port` listened on at `a` (or a wildcard covering it)?  Listeners are
- * few; a linear scan over them per socket would not be, so the caller uses
- * the bitmap first. */
-static bool listened(const audit_snapshot *s, const uint8_t *lbits, const pkt_addr *a,
-                     uint16_t port)
+/*
+ * The listener index: which (address, port) pairs are listened on.  Wildcard
+ * listeners go into two port bitmaps (an IPv6 wildcard takes IPv4 too unless
+ * IPV6_V6ONLY, which the dump does not say: counted as covering both); the
+ * others into an array sorted by (address, port), searched by bisection, so
+ * that neither thousands of listeners nor millions of sockets make the
+ * summary quadratic.
+ */
+typedef struct lindex {
+    uint8_t  wild4[65536 / 8];      /* 0.0.0.0 or :: listens on the port */
+    uint8_t  wild6[65536 / 8];      /* :: listens on the port */
+    uint32_t usable_wild4, usable_wild6;    /* usable ports in those bitmaps */
+    audit_sock *spec;               /* specific-address listeners, sorted, unique */
+    size_t   n_spec;
+} lindex;
+
+static bool bit(const uint8_t *b, uint32_t port)
 {
-    if ((lbits[port >> 3] >> (port & 7) & 1) == 0)
-        return false;
-    bool v4 = pkt_addr_is_v4(a);
-    for (size_t i = 0; i < s->n_listeners; i++) {
-        const audit_sock *l = &s->listeners[i];
-        if (l->local_port != port)
-            continue;
-        /* An IPv6 wildcard listener takes IPv4 too unless IPV6_V6ONLY,
-         * which the dump does not say: counted as covering both. */
-        if (addr_eq(&l->local, a) || addr_eq(&l->local, &any6) ||
-            (v4 && addr_eq(&l->local, &any4)))
-            return true;
-    }
-    return false;
+    return (b[port >> 3] >> (port & 7) & 1) != 0;
 }
 
-/* Distinct usable ports listened on at `a` or a wildcard. */
-static uint32_t listened_usable(const audit_snapshot *s, const uint8_t *lbits, const pkt_addr *a)
+static void set_bit(uint8_t *b, uint32_t port)
 {
-    uint32_t n = 0;
-    for (uint32_t p = 0; p < 65536; p++) {
-        if ((lbits[p >> 3] >> (p & 7) & 1) && audit_port_ephemeral(s, p) &&
-            listened(s, lbits, a, (uint16_t)p))
-            n++;
+    b[port >> 3] |= (uint8_t)(1u << (port & 7));
+}
+
+static int spec_cmp(const void *pa, const void *pb)
+{
+    const audit_sock *a = pa, *b = pb;
+    int c = memcmp(a->local.b, b->local.b, 16);
+    return c ? c : (int)a->local_port - (int)b->local_port;
+}
+
+static int lindex_build(lindex *ix, const audit_snapshot *s)
+{
+    memset(ix, 0, sizeof *ix);
+    ix->spec = malloc((s->n_listeners ? s->n_listeners : 1) * sizeof *ix->spec);
+    if (ix->spec == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_listeners; i++) {
+        const audit_sock *l = &s->listeners[i];
+        if (addr_eq(&l->local, &any6)) {
+            set_bit(ix->wild4, l->local_port);
+            set_bit(ix->wild6, l->local_port);
+        } else if (addr_eq(&l->local, &any4)) {
+            set_bit(ix->wild4, l->local_port);
+        } else {
+            ix->spec[ix->n_spec++] = *l;
+        }
+    }
+    qsort(ix->spec, ix->n_spec, sizeof *ix->spec, spec_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < ix->n_spec; i++)
+        if (k == 0 || spec_cmp(&ix->spec[k - 1], &ix->spec[i]) != 0)
+            ix->spec[k++] = ix->spec[i];
+    ix->n_spec = k;
+    for (uint32_t p = s->port_lo; p <= s->port_hi && p < 65536; p++) {
+        if (!audit_port_ephemeral(s, p))
+            continue;
+        ix->usable_wild4 += bit(ix->wild4, p);
+        ix->usable_wild6 += bit(ix->wild6, p);
+    }
+    return 0;
+}
+
+/* First specific listener not below (a, port). */
+static size_t spec_lower(const lindex *ix, const pkt_addr *a, uint16_t port)
+{
+    audit_sock key;
+    key.local = *a;
+    key.local_port = port;
+    size_t lo = 0, hi = ix->n_spec;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (spec_cmp(&ix->spec[mid], &key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Is `port` listened on at `a` (or a wildcard covering it)? */
+static bool listened(const lindex *ix, const pkt_addr *a, uint16_t port)
+{
+    if (bit(pkt_addr_is_v4(a) ? ix->wild4 : ix->wild6, port))
+        return true;
+    size_t i = spec_lower(ix, a, port);
+    return i < ix->n_spec && ix->spec[i].local_port == port && addr_eq(&ix->spec[i].local, a);
+}
+
+/* Distinct usable ports listened on at `a` or a wildcard covering it. */
+static uint32_t listened_usable(const audit_snapshot *s, const lindex *ix, const pkt_addr *a)
+{
+    bool v4 = pkt_addr_is_v4(a);
+    const uint8_t *wild = v4 ? ix->wild4 : ix->wild6;
+    uint32_t n = v4 ? ix->usable_wild4 : ix->usable_wild6;
+    for (size_t i = spec_lower(ix, a, 0); i < ix->n_spec && addr_eq(&ix->spec[i].local, a); i++) {
+        uint16_t p = ix->spec[i].local_port;
+        n += audit_port_ephemeral(s, p) && !bit(wild, p);
     }
     return n;
 }
@@ -208,11 +278,11 @@ static void account(audit_snapshot *s, uint32_t *slots, size_t mask, const audit
 
 int audit_summarise(audit_snapshot *s)
 {
-    uint8_t lbits[65536 / 8];
-    memset(lbits, 0, sizeof lbits);
-    for (size_t i = 0; i < s->n_listeners; i++)
-        lbits[s->listeners[i].local_port >> 3] |= (uint8_t)(1u << (s->listeners[i].local_port & 7));
-
+    lindex *ix = malloc(sizeof *ix);
+    if (ix == NULL || lindex_build(ix, s) != 0) {
+        free(ix);
+        return -ENOMEM;
+    }
     free(s->dests);
     s->dests = NULL;
     s->n_dests = 0;
@@ -224,42 +294,29 @@ int audit_summarise(audit_snapshot *s)
     s->dests = malloc((s->n_socks ? s->n_socks : 1) * sizeof *s->dests);
     if (slots == NULL || s->dests == NULL) {
         free(slots);
+        free(ix->spec);
+        free(ix);
         return -ENOMEM;
     }
     for (size_t i = 0; i < s->n_socks; i++) {
         const audit_sock *x = &s->socks[i];
-        if (listened(s, lbits, &x->local, x->local_port)) {
+        if (listened(ix, &x->local, x->local_port)) {
             s->st.passive++;
             continue;
         }
         account(s, slots, slots_n - 1, x);
     }
     free(slots);
-
-    /* Headroom: the listened ports of a local address are counted once and
-     * kept in a small cache (a host has a handful of local addresses; past
-     * eight the oldest entries are overwritten, which costs time, not
-     * correctness). */
-    pkt_addr cached[8];
-    uint32_t cached_n[8];
-    size_t ncache = 0;
     for (size_t i = 0; i < s->n_dests; i++) {
         audit_dest *d = &s->dests[i];
-        uint32_t lis = UINT32_MAX;
-        for (size_t c = 0; c < ncache && c < 8; c++)
-            if (addr_eq(&cached[c], &d->local))
-                lis = cached_n[c];
-        if (lis == UINT32_MAX) {
-            lis = s->n_listeners ? listened_usable(s, lbits, &d->local) : 0;
-            cached[ncache % 8] = d->local;
-            cached_n[ncache % 8] = lis;
-            ncache++;
-        }
+        uint32_t lis = listened_usable(s, ix, &d->local);
         d->usable = s->usable > lis ? s->usable - lis : 0;
         d->headroom = d->usable > d->ports_used ? d->usable - d->ports_used : 0;
         if (d->timewait == 0)
             d->tw_min_ms = 0;
     }
+    free(ix->spec);
+    free(ix);
     qsort(s->dests, s->n_dests, sizeof *s->dests, dest_cmp);
     s->st.destinations = s->n_dests;
     return 0;

@@ -244,6 +244,75 @@ static void accepted_connections_and_listeners_in_the_range(void **state)
     audit_snapshot_free(s);
 }
 
+/* Thousands of specific-address listeners and tens of thousands of
+ * destinations: every count exact, and the summary does not go quadratic
+ * (an index scanned per socket would take minutes here; it takes ms). */
+static void many_listeners_and_destinations(void **state)
+{
+    (void)state;
+    enum { LISTENERS = 4000, ACCEPTED = 20000, OUTGOING = 60000 };
+    size_t cap = (size_t)(LISTENERS + ACCEPTED + OUTGOING + 1) * 96;
+    unsigned char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t len = 0;
+    char src[64], dst[64];
+    for (int i = 0; i < LISTENERS + ACCEPTED + OUTGOING; i++) {
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf + len);
+        nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        struct inet_diag_msg *d = mnl_nlmsg_put_extra_header(nlh, sizeof *d);
+        d->idiag_family = AF_INET;
+        if (i < LISTENERS) {                    /* 10.1.x.y:443, one per address */
+            d->idiag_state = LISTEN;
+            snprintf(src, sizeof src, "10.1.%d.%d", i / 250, 1 + i % 250);
+            snprintf(dst, sizeof dst, "0.0.0.0");
+            d->id.idiag_sport = htons(443);
+        } else if (i < LISTENERS + ACCEPTED) {  /* accepted on one of them */
+            int k = i - LISTENERS;
+            d->idiag_state = ESTABLISHED;
+            snprintf(src, sizeof src, "10.1.%d.%d", (k % LISTENERS) / 250, 1 + (k % LISTENERS) % 250);
+            snprintf(dst, sizeof dst, "192.168.%d.%d", k / 250, 1 + k % 250);
+            d->id.idiag_sport = htons(443);
+            d->id.idiag_dport = htons(50000);
+        } else {                                /* outgoing, one destination each */
+            int k = i - LISTENERS - ACCEPTED;
+            d->idiag_state = TIME_WAIT;
+            d->idiag_expires = 1000 + (uint32_t)k;
+            snprintf(src, sizeof src, "10.1.%d.%d", (k % LISTENERS) / 250, 1 + (k % LISTENERS) % 250);
+            snprintf(dst, sizeof dst, "172.16.%d.%d", k / 250, 1 + k % 250);
+            d->id.idiag_sport = htons((uint16_t)(40000 + k % 8));
+            d->id.idiag_dport = htons(80);
+        }
+        assert_int_equal(inet_pton(AF_INET, src, d->id.idiag_src), 1);
+        assert_int_equal(inet_pton(AF_INET, dst, d->id.idiag_dst), 1);
+        len += nlh->nlmsg_len;
+        assert_true(len <= cap);
+    }
+    audit_snapshot *s = snapshot_for("narrow-client");      /* 40000-40007 */
+    char err[256];
+    if (audit_parse_dump(s, buf, len, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    const audit_socket_stats *st = audit_sockets(s);
+    assert_int_equal(st->total, LISTENERS + ACCEPTED + OUTGOING);
+    assert_int_equal(st->passive, ACCEPTED);
+    assert_int_equal(st->destinations, OUTGOING);
+    assert_int_equal(st->by_state[TIME_WAIT], OUTGOING);
+    size_t n;
+    const audit_dest *d = audit_destinations(s, &n);
+    assert_int_equal(n, OUTGOING);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(d[i].timewait, 1);
+        assert_int_equal(d[i].usable, 8);       /* 443 is outside the range */
+        assert_int_equal(d[i].headroom, 7);
+    }
+    /* most TIME_WAIT first, then by address: the first is 10.1.0.1 -> 172.16.0.1 */
+    char a[PKT_ADDR_STRLEN];
+    assert_string_equal(pkt_addr_str(&d[0].remote, a, sizeof a), "172.16.0.1");
+    print_message("%d sockets summarised in %.3f s\n", LISTENERS + ACCEPTED + OUTGOING, st->dump_s);
+    assert_true(st->dump_s < 5.0);
+    audit_snapshot_free(s);
+    free(buf);
+}
+
 static void expect_refused(msgbuf *m, const char *want)
 {
     audit_snapshot *s = snapshot_for(NULL);
@@ -349,6 +418,7 @@ int main(void)
         cmocka_unit_test(recorded_dump_truncated_at_every_length),
         cmocka_unit_test(ipv6_and_mapped_ipv4_meet_at_one_destination),
         cmocka_unit_test(accepted_connections_and_listeners_in_the_range),
+        cmocka_unit_test(many_listeners_and_destinations),
         cmocka_unit_test(attribute_longer_than_its_message_is_refused),
         cmocka_unit_test(fixed_size_attribute_of_the_wrong_size_is_refused),
         cmocka_unit_test(truncated_attribute_header_is_refused),
