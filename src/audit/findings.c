@@ -153,6 +153,61 @@ static void port_remedies(diag_finding *f, const audit_snapshot *s, bool timewai
                     "More addresses to configure and balance over.");
 }
 
+/* The words, evidence and numbers of one port-exhaustion finding. */
+static void port_finding(diag_finding *f, const audit_snapshot *s, const audit_dest *d, bool fact)
+{
+    char l[PKT_ADDR_STRLEN], r[PKT_ADDR_STRLEN], ep[PKT_ADDR_STRLEN + 10];
+    dest_names(d, l, r);
+    endpoint(ep, sizeof ep, &d->remote, d->remote_port);
+    subject(f, d);
+    f->events = d->ports_used;
+    if (fact)
+        diag_summary(f, "%s has no source port left toward %s: all %" PRIu32 " usable ports are in use, %" PRIu32
+                     " of them held by TIME_WAIT; connect() fails with EADDRNOTAVAIL%s",
+                     l, ep, d->usable, d->timewait,
+                     d->timewait ? " until a TIME_WAIT ends" : "");
+    else
+        diag_summary(f, "%s has only %" PRIu32 " of %" PRIu32 " source ports left toward %s (%.1f %%), %" PRIu32
+                     " held by TIME_WAIT", l, d->headroom, d->usable, ep,
+                     100.0 * d->headroom / d->usable, d->timewait);
+    /* tcp-behaviour.md 3.8 and 8. */
+    diag_explain(f, "Linux picks a connection's source port from ip_local_port_range (%" PRIu32 "-%" PRIu32
+                 ") minus the reserved ports, and needs only the whole 4-tuple to be unique: the budget is per (source address, destination address, destination port). A port stays taken while the connection is open and, when this host closed first, for the 60 s of TIME_WAIT.",
+                 s->port_lo, s->port_hi);
+    if (fact)
+        diag_explain(f, "Toward %s every usable port is taken now, so a new connection from %s fails at once with \"Cannot assign requested address\" and no packet leaves the host: the server never sees the attempt.",
+                     ep, l);
+    else
+        diag_explain(f, "Toward %s fewer than %.0f %% of the usable ports are free: a burst of new connections, or the TIME_WAIT of the ones closing now, will exhaust them and connect() will fail with EADDRNOTAVAIL.",
+                     ep, PE_RISK * 100);
+    diag_evidence_add(f, 0, 0, "%s -> %s: %" PRIu32 " sockets (%" PRIu32 " TIME_WAIT), %" PRIu32
+                      " usable ports in use, %" PRIu32 " free of %" PRIu32, l, ep, d->sockets,
+                      d->timewait, d->ports_used, d->headroom, d->usable);
+    timer_evidence(f, d);
+    const audit_sysctl *pr = sc(s, AS_PORT_RANGE);
+    if (pr != NULL)
+        diag_evidence_add(f, 0, 0, "ip_local_port_range = %s (%" PRIu32 " usable ports after ip_local_reserved_ports)",
+                          pr->text, s->usable);
+    if (d->usable < s->usable)
+        diag_evidence_add(f, 0, 0, "%" PRIu32 " ports of the range are taken by listening sockets on %s",
+                          s->usable - d->usable, l);
+    counter_evidence(f, s, AC_TW_OVERFLOW);
+    counter_evidence(f, s, AC_ATTEMPT_FAILS);
+    diag_param_add(f, "pool_low", s->port_lo, "");
+    diag_param_add(f, "pool_high", s->port_hi, "");
+    diag_param_add(f, "usable_ports", d->usable, "ports");
+    diag_param_add(f, "ports_in_use", d->ports_used, "ports");
+    diag_param_add(f, "headroom", d->headroom, "ports");
+    diag_param_add(f, "timewait", d->timewait, "sockets");
+    if (d->timewait > 0) {
+        diag_param_add(f, "next_free_s", d->tw_min_ms / 1000.0, "s");
+        diag_param_add(f, "all_timewait_free_s", d->tw_max_ms / 1000.0, "s");
+    }
+    diag_param_note(diag_param_add(f, "max_rate", (double)d->usable / TIMEWAIT_S, "conn/s"),
+                    "sustainable new connections per second toward it when this host closes first (usable ports / 60 s)");
+    port_remedies(f, s, d->timewait * 2 >= d->ports_used);
+}
+
 static int port_exhaustion(const audit_snapshot *s, diag_findings *out, bool *exhausted)
 {
     size_t shown = 0, more = 0;
@@ -172,56 +227,7 @@ static int port_exhaustion(const audit_snapshot *s, diag_findings *out, bool *ex
                                    fact ? 0.95 : 0.7);
         if (f == NULL)
             return -ENOMEM;
-        char l[PKT_ADDR_STRLEN], r[PKT_ADDR_STRLEN], ep[PKT_ADDR_STRLEN + 10];
-        dest_names(d, l, r);
-        endpoint(ep, sizeof ep, &d->remote, d->remote_port);
-        subject(f, d);
-        f->events = d->ports_used;
-        if (fact)
-            diag_summary(f, "%s has no source port left toward %s: all %" PRIu32 " usable ports are in use, %" PRIu32
-                         " of them held by TIME_WAIT; connect() fails with EADDRNOTAVAIL%s",
-                         l, ep, d->usable, d->timewait,
-                         d->timewait ? " until a TIME_WAIT ends" : "");
-        else
-            diag_summary(f, "%s has only %" PRIu32 " of %" PRIu32 " source ports left toward %s (%.1f %%), %" PRIu32
-                         " held by TIME_WAIT", l, d->headroom, d->usable, ep,
-                         100.0 * d->headroom / d->usable, d->timewait);
-        /* tcp-behaviour.md 3.8 and 8. */
-        diag_explain(f, "Linux picks a connection's source port from ip_local_port_range (%" PRIu32 "-%" PRIu32
-                     ") minus the reserved ports, and needs only the whole 4-tuple to be unique: the budget is per (source address, destination address, destination port). A port stays taken while the connection is open and, when this host closed first, for the 60 s of TIME_WAIT.",
-                     s->port_lo, s->port_hi);
-        if (fact)
-            diag_explain(f, "Toward %s every usable port is taken now, so a new connection from %s fails at once with \"Cannot assign requested address\" and no packet leaves the host: the server never sees the attempt.",
-                         ep, l);
-        else
-            diag_explain(f, "Toward %s fewer than %.0f %% of the usable ports are free: a burst of new connections, or the TIME_WAIT of the ones closing now, will exhaust them and connect() will fail with EADDRNOTAVAIL.",
-                         ep, PE_RISK * 100);
-        diag_evidence_add(f, 0, 0, "%s -> %s: %" PRIu32 " sockets (%" PRIu32 " TIME_WAIT), %" PRIu32
-                          " usable ports in use, %" PRIu32 " free of %" PRIu32, l, ep, d->sockets,
-                          d->timewait, d->ports_used, d->headroom, d->usable);
-        timer_evidence(f, d);
-        const audit_sysctl *pr = sc(s, AS_PORT_RANGE);
-        if (pr != NULL)
-            diag_evidence_add(f, 0, 0, "ip_local_port_range = %s (%" PRIu32 " usable ports after ip_local_reserved_ports)",
-                              pr->text, s->usable);
-        if (d->usable < s->usable)
-            diag_evidence_add(f, 0, 0, "%" PRIu32 " ports of the range are taken by listening sockets on %s",
-                              s->usable - d->usable, l);
-        counter_evidence(f, s, AC_TW_OVERFLOW);
-        counter_evidence(f, s, AC_ATTEMPT_FAILS);
-        diag_param_add(f, "pool_low", s->port_lo, "");
-        diag_param_add(f, "pool_high", s->port_hi, "");
-        diag_param_add(f, "usable_ports", d->usable, "ports");
-        diag_param_add(f, "ports_in_use", d->ports_used, "ports");
-        diag_param_add(f, "headroom", d->headroom, "ports");
-        diag_param_add(f, "timewait", d->timewait, "sockets");
-        if (d->timewait > 0) {
-            diag_param_add(f, "next_free_s", d->tw_min_ms / 1000.0, "s");
-            diag_param_add(f, "all_timewait_free_s", d->tw_max_ms / 1000.0, "s");
-        }
-        diag_param_note(diag_param_add(f, "max_rate", (double)d->usable / TIMEWAIT_S, "conn/s"),
-                        "sustainable new connections per second toward it when this host closes first (usable ports / 60 s)");
-        port_remedies(f, s, d->timewait * 2 >= d->ports_used);
+        port_finding(f, s, d, fact);
     }
     if (more > 0) {
         diag_finding *f = &out->v[first + shown - 1];

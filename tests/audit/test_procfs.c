@@ -365,6 +365,83 @@ static void counters_truncated_at_every_length(void **state)
     }
 }
 
+/* n TIME_WAIT messages (struct inet_diag_msg after a netlink header, built
+ * by hand: this file does not use libmnl) from 10.0.0.1 to 10.0.0.<dst>:80. */
+static unsigned char *tw_messages(int n, size_t *len)
+{
+    const size_t msg = 16 + 72;
+    unsigned char *b = calloc((size_t)n, msg);
+    assert_non_null(b);
+    for (int i = 0; i < n; i++) {
+        unsigned char *m = b + (size_t)i * msg;
+        uint32_t l = (uint32_t)msg;
+        uint16_t type = 20;                             /* SOCK_DIAG_BY_FAMILY */
+        memcpy(m, &l, 4);
+        memcpy(m + 4, &type, 2);
+        m[16] = 2;                                      /* AF_INET */
+        m[17] = 6;                                      /* TIME_WAIT */
+        uint16_t sport = (uint16_t)(40000 + i), dport = 80;
+        m[20] = (uint8_t)(sport >> 8), m[21] = (uint8_t)sport;
+        m[22] = (uint8_t)(dport >> 8), m[23] = (uint8_t)dport;
+        static const uint8_t src[4] = { 10, 0, 0, 1 };
+        memcpy(m + 24, src, 4);
+        uint8_t dst[4] = { 10, 0, (uint8_t)(i % 50), 9 };  /* 50 destinations */
+        memcpy(m + 40, dst, 4);
+    }
+    *len = (size_t)n * msg;
+    return b;
+}
+
+static void timewait_near_max_tw_buckets_is_host_wide_accumulation(void **state)
+{
+    (void)state;
+    tree t;
+    tree_new(&t);
+    put(&t, "sys/net/ipv4/tcp_max_tw_buckets", "100\n", 4);
+    audit_snapshot *s = audit_snapshot_new();
+    char err[256];
+    assert_int_equal(audit_read_procfs(s, t.dir, err, sizeof err), 0);
+    size_t len;
+    unsigned char *b = tw_messages(90, &len);
+    if (audit_parse_dump(s, b, len, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(audit_sockets(s)->destinations, 50);
+    diag_findings fs;
+    assert_int_equal(audit_findings(s, &fs), 0);
+    assert_int_equal(fs.n, 1);      /* 1-2 TIME_WAIT per destination: nothing per destination */
+    const diag_finding *f = only(&fs, "timewait-accumulation");
+    assert_int_equal(f->severity, DIAG_WARNING);
+    assert_false(f->has_server);
+    assert_true(param(f, "timewait") == 90);
+    assert_true(param(f, "max_tw_buckets") == 100);
+    diag_findings_free(&fs);
+    audit_snapshot_free(s);
+
+    /* 79 of 100: below 80 %, and no overflow counted: nothing */
+    s = audit_snapshot_new();
+    assert_int_equal(audit_read_procfs(s, t.dir, err, sizeof err), 0);
+    assert_int_equal(audit_parse_dump(s, b, 79 * (16 + 72), err, sizeof err), 0);
+    assert_int_equal(audit_findings(s, &fs), 0);
+    assert_int_equal(fs.n, 0);
+    diag_findings_free(&fs);
+    audit_snapshot_free(s);
+
+    /* an overflow since boot alone: informational */
+    static const char ovf[] = "TcpExt: TW TCPTimeWaitOverflow\nTcpExt: 10 7\n";
+    put(&t, "net/netstat", ovf, sizeof ovf - 1);
+    s = audit_snapshot_new();
+    assert_int_equal(audit_read_procfs(s, t.dir, err, sizeof err), 0);
+    assert_int_equal(audit_findings(s, &fs), 0);
+    assert_int_equal(fs.n, 1);
+    f = only(&fs, "timewait-accumulation");
+    assert_int_equal(f->severity, DIAG_INFO);
+    assert_true(param(f, "timewait_overflow") == 7);
+    diag_findings_free(&fs);
+    audit_snapshot_free(s);
+    free(b);
+    tree_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +454,7 @@ int main(void)
         cmocka_unit_test(netstat_names_without_values_names_the_line),
         cmocka_unit_test(missing_root_or_counters_file_is_an_error),
         cmocka_unit_test(counters_truncated_at_every_length),
+        cmocka_unit_test(timewait_near_max_tw_buckets_is_host_wide_accumulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

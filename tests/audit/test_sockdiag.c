@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 
 #include "tcpdoctor/audit.h"
+#include "tcpdoctor/diagnose.h"
 
 #ifndef FIXTURES
 #error "FIXTURES (tests/data/procfs) must be defined by the build"
@@ -313,6 +314,88 @@ static void many_listeners_and_destinations(void **state)
     free(buf);
 }
 
+/* `n` TIME_WAIT sockets from 10.0.0.1, ports from 32768 up, to 10.0.0.9:80. */
+static unsigned char *timewait_dump(int n, size_t *len)
+{
+    unsigned char *buf = malloc((size_t)n * 96 + 1);
+    assert_non_null(buf);
+    *len = 0;
+    for (int i = 0; i < n; i++) {
+        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf + *len);
+        nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        struct inet_diag_msg *d = mnl_nlmsg_put_extra_header(nlh, sizeof *d);
+        d->idiag_family = AF_INET;
+        d->idiag_state = TIME_WAIT;
+        d->idiag_expires = 5000 + (uint32_t)i;
+        d->id.idiag_sport = htons((uint16_t)(32768 + i));
+        d->id.idiag_dport = htons(80);
+        d->id.idiag_src[0] = htonl(0x0a000001);
+        d->id.idiag_dst[0] = htonl(0x0a000009);
+        *len += nlh->nlmsg_len;
+    }
+    return buf;
+}
+
+static const diag_finding *find(const diag_findings *fs, const char *id, bool with_subject)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (strcmp(fs->v[i].id, id) == 0 && fs->v[i].has_server == with_subject)
+            return &fs->v[i];
+    fail_msg("no %s finding (subject: %d)", id, with_subject);
+    return NULL;
+}
+
+/* 25 500 of 28 232 ports held: 2 732 left, under 10 %: a risk, not yet a failure. */
+static void nearly_full_destination_is_a_risk(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *buf = timewait_dump(25500, &len);
+    audit_snapshot *s = snapshot_for("healthy");
+    char err[256];
+    if (audit_parse_dump(s, buf, len, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    diag_findings fs;
+    assert_int_equal(audit_findings(s, &fs), 0);
+    assert_int_equal(fs.n, 2);
+    const diag_finding *pe = find(&fs, "port-exhaustion", true);
+    assert_int_equal(pe->severity, DIAG_WARNING);
+    assert_true(diag_param_get(pe, "headroom")->value == 2732);
+    assert_true(diag_param_get(pe, "usable_ports")->value == 28232);
+    assert_true(diag_param_get(pe, "next_free_s")->value == 5.0);
+    assert_true(diag_param_get(pe, "all_timewait_free_s")->value == 30.499);
+    const diag_finding *ta = find(&fs, "timewait-accumulation", true);
+    assert_int_equal(ta->severity, DIAG_WARNING);
+    assert_true(diag_param_get(ta, "timewait")->value == 25500);
+    diag_findings_free(&fs);
+    audit_snapshot_free(s);
+    free(buf);
+}
+
+/* 2 822 left of 28 232 is 9.996 %: a warning; 2 824 left is not. */
+static void risk_threshold_is_ten_percent(void **state)
+{
+    (void)state;
+    static const struct { int n; size_t findings; } cases[] = {
+        { 28232 - 2822, 2 }, { 28232 - 2824, 1 },
+    };
+    for (size_t c = 0; c < 2; c++) {
+        size_t len;
+        unsigned char *buf = timewait_dump(cases[c].n, &len);
+        audit_snapshot *s = snapshot_for("healthy");
+        char err[256];
+        if (audit_parse_dump(s, buf, len, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        diag_findings fs;
+        assert_int_equal(audit_findings(s, &fs), 0);
+        if (fs.n != cases[c].findings)
+            fail_msg("%d TIME_WAIT: %zu findings, expected %zu", cases[c].n, fs.n, cases[c].findings);
+        diag_findings_free(&fs);
+        audit_snapshot_free(s);
+        free(buf);
+    }
+}
+
 static void expect_refused(msgbuf *m, const char *want)
 {
     audit_snapshot *s = snapshot_for(NULL);
@@ -419,6 +502,8 @@ int main(void)
         cmocka_unit_test(ipv6_and_mapped_ipv4_meet_at_one_destination),
         cmocka_unit_test(accepted_connections_and_listeners_in_the_range),
         cmocka_unit_test(many_listeners_and_destinations),
+        cmocka_unit_test(nearly_full_destination_is_a_risk),
+        cmocka_unit_test(risk_threshold_is_ten_percent),
         cmocka_unit_test(attribute_longer_than_its_message_is_refused),
         cmocka_unit_test(fixed_size_attribute_of_the_wrong_size_is_refused),
         cmocka_unit_test(truncated_attribute_header_is_refused),
