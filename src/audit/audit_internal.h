@@ -52,6 +52,9 @@ enum audit_counter_id {
     AC_ATTEMPT_FAILS,
     AC_ESTAB_RESETS,
     AC_OUT_RSTS,
+    AC_CT_DROP,
+    AC_CT_EARLY_DROP,
+    AC_CT_INSERT_FAILED,
     AC_COUNT
 };
 

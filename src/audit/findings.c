@@ -22,7 +22,9 @@
  *                          timestamps are on; warning when they are off (it
  *                          is then dormant).
  *   conntrack-pressure     warning from CT_WARN of nf_conntrack_max, error
- *                          from CT_ERROR.
+ *                          from CT_ERROR, or from CT_WARN when the drop
+ *                          counters show the table was full before; warning
+ *                          when only those counters say so.
  * At most MAX_DEST_FINDINGS findings per id are about single destinations;
  * the others are counted in the last one.
  */
@@ -332,18 +334,27 @@ static int conntrack(const audit_snapshot *s, diag_findings *out)
     if (mx == NULL || cnt == NULL || mx->value <= 0)
         return 0;
     double share = (double)cnt->value / (double)mx->value;
-    if (share < CT_WARN)
+    int64_t full = counter(s, AC_CT_DROP) + counter(s, AC_CT_EARLY_DROP);
+    if (share < CT_WARN && full <= 0)
         return 0;
-    diag_finding *f = diag_add(out, "conntrack-pressure", share >= CT_ERROR ? DIAG_ERROR : DIAG_WARNING,
-                               0.9);
+    /* Near the limit and already full once (drops counted): it fails now. */
+    enum diag_severity sev = share >= CT_ERROR || (share >= CT_WARN && full > 0) ? DIAG_ERROR
+                                                                               : DIAG_WARNING;
+    diag_finding *f = diag_add(out, "conntrack-pressure", sev, share >= CT_WARN ? 0.9 : 0.7);
     if (f == NULL)
         return -ENOMEM;
     const audit_sysctl *tw = sc(s, AS_CT_TIME_WAIT), *cl = sc(s, AS_CT_CLOSE),
                        *est = sc(s, AS_CT_ESTABLISHED);
     f->events = (uint64_t)cnt->value;
-    diag_summary(f, "The conntrack table holds %" PRId64 " of %" PRId64
-                 " entries (%.0f %%): when it is full, new connections through or to this host are dropped",
-                 cnt->value, mx->value, share * 100);
+    if (share >= CT_WARN)
+        diag_summary(f, "The conntrack table holds %" PRId64 " of %" PRId64
+                     " entries (%.0f %%): when it is full, new connections through or to this host are dropped%s",
+                     cnt->value, mx->value, share * 100,
+                     full > 0 ? ", and it has been full before (drop counters)" : "");
+    else
+        diag_summary(f, "The conntrack table has been full since boot (%" PRId64
+                     " packets dropped or entries evicted); it holds %" PRId64 " of %" PRId64 " entries now",
+                     full, cnt->value, mx->value);
     /* tcp-behaviour.md 4.1, 4.5, 8. */
     diag_explain(f, "Every connection this host tracks (its own, and all it forwards or NATs) holds a conntrack entry until its timeout: an idle established one for nf_conntrack_tcp_timeout_established, a closed one for nf_conntrack_tcp_timeout_time_wait. At nf_conntrack_max the kernel drops the first packet of new connections (\"nf_conntrack: table full, dropping packet\"): their SYNs vanish, clients retry after 1, 3, 7 s, and some give up.");
     if (tw != NULL && tw->value > 0)
@@ -355,6 +366,9 @@ static int conntrack(const audit_snapshot *s, diag_findings *out)
                      " s, shorter than the 60 s a Linux server (120-240 s a Windows one) holds TIME_WAIT: a NAT here can hand a closed connection's port to a new one while the server still holds the old tuple, and the new SYN meets TIME_WAIT (the 2MSL mismatch).",
                      tw->value);
     diag_evidence_add(f, 0, 0, "nf_conntrack_count = %s, nf_conntrack_max = %s", cnt->text, mx->text);
+    counter_evidence(f, s, AC_CT_DROP);
+    counter_evidence(f, s, AC_CT_EARLY_DROP);
+    counter_evidence(f, s, AC_CT_INSERT_FAILED);
     if (est != NULL)
         diag_evidence_add(f, 0, 0, "nf_conntrack_tcp_timeout_established = %s s", est->text);
     if (tw != NULL)
@@ -364,6 +378,7 @@ static int conntrack(const audit_snapshot *s, diag_findings *out)
     diag_param_add(f, "conntrack_count", (double)cnt->value, "entries");
     diag_param_add(f, "conntrack_max", (double)mx->value, "entries");
     diag_param_add(f, "usage", share, "");
+    diag_param_add(f, "drops", (double)full, "packets");
     if (tw != NULL)
         diag_param_add(f, "timeout_time_wait_s", (double)tw->value, "s");
     if (cl != NULL)

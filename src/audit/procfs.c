@@ -126,6 +126,16 @@ static const counter_def counter_defs[AC_COUNT] = {
         "established connections ended by a reset" },
     [AC_OUT_RSTS] = { "Tcp", "OutRsts",
         "RST segments sent" },
+    /* net/netfilter/nf_conntrack_standalone.c ct_cpu_seq_show, summed over CPUs:
+     * drop when no entry could be allocated (table full, nf_conntrack_in ->
+     * init_conntrack), early_drop when an unreplied entry was evicted to make
+     * room, insert_failed when two packets raced to create the same entry. */
+    [AC_CT_DROP] = { "nf_conntrack", "drop",
+        "packets dropped because no conntrack entry could be created: the table was full" },
+    [AC_CT_EARLY_DROP] = { "nf_conntrack", "early_drop",
+        "unreplied entries evicted to make room for new ones: the table was full" },
+    [AC_CT_INSERT_FAILED] = { "nf_conntrack", "insert_failed",
+        "packets dropped because their new entry clashed with another one created at the same time" },
 };
 
 void audit_err(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -245,11 +255,11 @@ static const char *skip_blank(const char *p)
     return p;
 }
 
-/* What is at p, quoted for a message: up to 16 characters of the line. */
+/* What is at p, quoted for a message: the field, at most 16 characters. */
 static void quote_at(const char *p, char *buf, size_t len)
 {
     size_t n = 0;
-    while (p[n] && p[n] != '\n' && n < 16 && n + 1 < len)
+    while (p[n] && p[n] != '\n' && p[n] != ' ' && p[n] != '\t' && n < 16 && n + 1 < len)
         n++;
     if (n == 0)
         snprintf(buf, len, "the end of the line");
@@ -536,6 +546,114 @@ static int read_kernel(audit_snapshot *s, char *errbuf, size_t errlen)
     return s->kernel ? 0 : -ENOMEM;
 }
 
+/* A hexadecimal number at *p (nf_conntrack's per-CPU statistics); advances *p. */
+static bool read_hex(const char **p, uint64_t *v)
+{
+    const char *q = *p;
+    uint64_t acc = 0;
+    int n = 0;
+    for (;; q++, n++) {
+        unsigned d;
+        if (*q >= '0' && *q <= '9')
+            d = (unsigned)(*q - '0');
+        else if (*q >= 'a' && *q <= 'f')
+            d = (unsigned)(*q - 'a' + 10);
+        else if (*q >= 'A' && *q <= 'F')
+            d = (unsigned)(*q - 'A' + 10);
+        else
+            break;
+        if (n == 16)
+            return false;
+        acc = acc << 4 | d;
+    }
+    if (n == 0 || (*q != '\0' && *q != ' ' && *q != '\t' && *q != '\n'))
+        return false;
+    *v = acc;
+    *p = q;
+    return true;
+}
+
+/*
+ * net/stat/nf_conntrack: a line of column names, then one line of hex
+ * values per CPU (ct_cpu_seq_show).  Optional: absent without nf_conntrack.
+ * drop, early_drop and insert_failed are summed over the CPUs.
+ */
+static int read_ct_stats(audit_snapshot *s, char *errbuf, size_t errlen)
+{
+    static const char rel[] = "net/stat/nf_conntrack";
+    static const struct { const char *name; enum audit_counter_id id; } cols[] = {
+        { "drop", AC_CT_DROP }, { "early_drop", AC_CT_EARLY_DROP },
+        { "insert_failed", AC_CT_INSERT_FAILED },
+    };
+    char *text;
+    size_t len;
+    int rc = slurp(s->root, rel, &text, &len, errbuf, errlen);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc != 0)
+        return rc;
+    const char *p = text, *hl, *vl;
+    size_t hlen, vlen;
+    int col_of[3] = { -1, -1, -1 };
+    uint64_t sum[3] = { 0, 0, 0 };
+    unsigned lineno = 1;
+    if (!next_line(&p, &hl, &hlen)) {
+        audit_err(errbuf, errlen, "%s/%s: line 1: expected the column names", s->root, rel);
+        rc = -EINVAL;
+        goto out;
+    }
+    size_t ncol = count_fields(hl, hl + hlen);
+    const char *n = hl;
+    for (size_t k = 0; k < ncol; k++) {
+        while (*n == ' ' || *n == '\t')
+            n++;
+        const char *ne = n;
+        while (ne < hl + hlen && *ne != ' ' && *ne != '\t')
+            ne++;
+        for (int c = 0; c < 3; c++)
+            if (strlen(cols[c].name) == (size_t)(ne - n) && memcmp(cols[c].name, n, (size_t)(ne - n)) == 0)
+                col_of[c] = (int)k;
+        n = ne;
+    }
+    while (next_line(&p, &vl, &vlen)) {
+        lineno++;
+        if (vlen == 0)
+            continue;
+        size_t nv = count_fields(vl, vl + vlen);
+        if (nv != ncol) {
+            audit_err(errbuf, errlen, "%s/%s: line %u: %zu values but %zu column names", s->root,
+                      rel, lineno, nv, ncol);
+            rc = -EINVAL;
+            goto out;
+        }
+        const char *v = vl;
+        for (size_t k = 0; k < nv; k++) {
+            v = skip_blank(v);
+            uint64_t x;
+            if (!read_hex(&v, &x)) {
+                char q[24];
+                quote_at(v, q, sizeof q);
+                audit_err(errbuf, errlen, "%s/%s: line %u: column %zu: expected a hexadecimal number, found %s",
+                          s->root, rel, lineno, k + 1, q);
+                rc = -EINVAL;
+                goto out;
+            }
+            for (int c = 0; c < 3; c++)
+                if (col_of[c] == (int)k)
+                    sum[c] += x;
+        }
+    }
+    for (int c = 0; c < 3; c++) {
+        if (col_of[c] < 0)
+            continue;
+        s->counters[cols[c].id].present = true;
+        s->counters[cols[c].id].value = sum[c] > INT64_MAX ? INT64_MAX : (int64_t)sum[c];
+    }
+out:
+    free(text);
+    return rc;
+}
+
 int audit_read_procfs(audit_snapshot *s, const char *root, char *errbuf, size_t errlen)
 {
     struct stat sb;
@@ -558,6 +676,8 @@ int audit_read_procfs(audit_snapshot *s, const char *root, char *errbuf, size_t 
         rc = read_counters(s, "net/netstat", errbuf, errlen);
     if (rc == 0)
         rc = read_counters(s, "net/snmp", errbuf, errlen);
+    if (rc == 0)
+        rc = read_ct_stats(s, errbuf, errlen);
     const audit_sysctl *r = &s->sysctls[AS_PORT_RANGE];
     if (r->present) {
         s->port_lo = (uint32_t)r->value;

@@ -244,6 +244,19 @@ static int parse_buffer(dump_ctx *c, const uint8_t *buf, size_t len, unsigned se
             fault(c, -EINVAL, what);
             return c->rc;
         }
+        /* net/netlink/af_netlink.c netlink_dump_done(): a dump that failed
+         * part-way ends with NLMSG_DONE carrying the negative errno, which
+         * mnl_cb_run() would take for a normal end. */
+        if (h.nlmsg_type == NLMSG_DONE && h.nlmsg_len >= sizeof h + sizeof(int)) {
+            int derr;
+            memcpy(&derr, buf + off + sizeof h, sizeof derr);
+            if (derr < 0) {
+                c->rc = derr;
+                audit_err(c->errbuf, c->errlen, "sock_diag: message %llu: the kernel ended the dump with an error: %s",
+                          (unsigned long long)c->msgno, strerror(-derr));
+                return c->rc;
+            }
+        }
         done = 0;
         errno = 0;
         int r = mnl_cb_run(buf + off, h.nlmsg_len, seq, portid, on_sock, c);

@@ -35,7 +35,7 @@ static void counters_text(FILE *out, const audit_snapshot *s, bool color)
 {
     size_t n, shown = 0;
     const audit_counter *v = audit_counters(s, &n);
-    fprintf(out, "\n%sCounters%s since boot or namespace creation (net/netstat, net/snmp), non-zero:\n",
+    fprintf(out, "\n%sCounters%s since boot or namespace creation (net/netstat, net/snmp, net/stat/nf_conntrack), non-zero:\n",
             bold(color), reset(color));
     for (size_t i = 0; i < n; i++) {
         if (!v[i].present || v[i].value == 0)

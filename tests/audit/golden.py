@@ -17,7 +17,7 @@ import sys
 
 KEY_PARAMS = {
     "tw-recycle-enabled": ["tw_recycle", "paws_passive", "listen_drops", "record_lifetime_s"],
-    "conntrack-pressure": ["conntrack_count", "conntrack_max", "timeout_time_wait_s",
+    "conntrack-pressure": ["conntrack_count", "conntrack_max", "drops", "timeout_time_wait_s",
                            "timeout_established_s"],
     "port-exhaustion": ["pool_low", "pool_high", "usable_ports", "ports_in_use", "headroom",
                         "timewait"],

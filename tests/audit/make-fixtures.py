@@ -7,8 +7,9 @@ usage: make-fixtures.py [DIR]   (default: tests/data/procfs next to this script)
   linux49-tw-recycle  a Linux 4.9 server with tcp_tw_recycle = 1 that has dropped SYNs with its
                       per-host timestamp check (PAWSPassive 4127, ListenDrops 4131): the field
                       reports' case (tcp-behaviour.md 3.10, 9.5).  No tcp_tw_reuse_delay (6.14+).
-  nat-conntrack       a Linux 6.1 NAT gateway with 240 000 of 262 144 conntrack entries (91.6 %) and
-                      nf_conntrack_tcp_timeout_time_wait lowered to 30 s (below a Linux server's 60).
+  nat-conntrack       a Linux 6.1 NAT gateway with 240 000 of 262 144 conntrack entries (91.6 %),
+                      nf_conntrack_tcp_timeout_time_wait lowered to 30 s (below a Linux server's 60),
+                      and net/stat/nf_conntrack showing 541 drops and 21 early drops on 2 CPUs.
   healthy             a Linux 6.12 host with defaults and small counters: no finding.
 
 The netstat/snmp layouts follow the kernels' net/ipv4/proc.c; values not listed are 0.  Review the
@@ -122,6 +123,13 @@ def main():
     conntrack(r, nf_conntrack_max=262144, nf_conntrack_count=240000,
               nf_conntrack_tcp_timeout_time_wait=30, nf_conntrack_tcp_timeout_close=10,
               nf_conntrack_tcp_timeout_established=432000)
+    # two CPUs (ct_cpu_seq_show): 0x1f3 + 0x2a = 541 drops, 0x10 + 0x5 = 21 early drops
+    ct_cols = ("entries  clashres found new invalid ignore delete chainlength insert insert_failed "
+               "drop early_drop icmp_error  expect_new expect_create expect_delete search_restart")
+    ct_cpu = [{"entries": 0x3a980, "drop": 0x1f3, "early_drop": 0x10, "insert_failed": 0x3},
+              {"entries": 0x3a980, "drop": 0x2a, "early_drop": 0x5, "insert_failed": 0x0}]
+    write(r, "net/stat/nf_conntrack", ct_cols + "\n" + "".join(
+        " ".join(f"{c.get(n, 0):08x}" for n in ct_cols.split()) + "\n" for c in ct_cpu))
     write(r, "net/netstat",
           pair("TcpExt", TCPEXT_6, {"TW": 120, "TCPPureAcks": 1200}) +
           pair("IpExt", IPEXT, {"InOctets": 1234567, "OutOctets": 7654321}))

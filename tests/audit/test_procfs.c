@@ -125,8 +125,13 @@ static void nat_near_conntrack_max_is_conntrack_pressure(void **state)
     diag_findings fs;
     assert_int_equal(audit_findings(s, &fs), 0);
     assert_int_equal(fs.n, 1);
+    assert_int_equal(counter(s, "drop")->value, 541);          /* 0x1f3 + 0x2a */
+    assert_int_equal(counter(s, "early_drop")->value, 21);
+    assert_int_equal(counter(s, "insert_failed")->value, 3);
     const diag_finding *f = only(&fs, "conntrack-pressure");
-    assert_int_equal(f->severity, DIAG_WARNING);
+    /* 91.6 % and drops counted: it has failed already */
+    assert_int_equal(f->severity, DIAG_ERROR);
+    assert_true(param(f, "drops") == 562);
     assert_true(param(f, "conntrack_count") == 240000);
     assert_true(param(f, "conntrack_max") == 262144);
     assert_true(param(f, "timeout_time_wait_s") == 30);
@@ -442,6 +447,32 @@ static void timewait_near_max_tw_buckets_is_host_wide_accumulation(void **state)
     tree_free(&t);
 }
 
+static void conntrack_stats_malformed_names_file_and_line(void **state)
+{
+    (void)state;
+    tree t;
+    tree_new(&t);
+    static const char fewer[] = "entries drop early_drop\n00000001 00000002 00000003\n00000001 00000002\n";
+    put(&t, "net/stat/nf_conntrack", fewer, sizeof fewer - 1);
+    expect(&t, -EINVAL, "/net/stat/nf_conntrack: line 3: 2 values but 3 column names");
+    static const char nothex[] = "entries drop early_drop\n00000001 0000000g 00000003\n";
+    put(&t, "net/stat/nf_conntrack", nothex, sizeof nothex - 1);
+    expect(&t, -EINVAL, "/net/stat/nf_conntrack: line 2: column 2: expected a hexadecimal number, found \"0000000g\"");
+    static const char empty[] = "";
+    put(&t, "net/stat/nf_conntrack", empty, 0);
+    expect(&t, -EINVAL, "/net/stat/nf_conntrack: line 1: expected the column names");
+    static const char good[] = "entries drop early_drop\n00000001 0000000a 00000003\n00000001 00000001 00000000\n";
+    put(&t, "net/stat/nf_conntrack", good, sizeof good - 1);
+    audit_snapshot *s = audit_snapshot_new();
+    char err[256];
+    assert_int_equal(audit_read_procfs(s, t.dir, err, sizeof err), 0);
+    assert_int_equal(counter(s, "drop")->value, 11);
+    assert_int_equal(counter(s, "early_drop")->value, 3);
+    assert_false(counter(s, "insert_failed")->present);
+    audit_snapshot_free(s);
+    tree_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +485,7 @@ int main(void)
         cmocka_unit_test(netstat_names_without_values_names_the_line),
         cmocka_unit_test(missing_root_or_counters_file_is_an_error),
         cmocka_unit_test(counters_truncated_at_every_length),
+        cmocka_unit_test(conntrack_stats_malformed_names_file_and_line),
         cmocka_unit_test(timewait_near_max_tw_buckets_is_host_wide_accumulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

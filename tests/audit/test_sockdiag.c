@@ -494,6 +494,23 @@ static void kernel_error_message_is_reported(void **state)
     audit_snapshot_free(s);
 }
 
+static void dump_ended_by_an_error_is_reported(void **state)
+{
+    (void)state;
+    msgbuf m = { .len = 0 };
+    done(&m, sock_msg(&m, AF_INET, ESTABLISHED, "10.0.0.1", 40000, "10.0.0.9", 80, 0));
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(m.b + m.len);
+    nlh->nlmsg_type = NLMSG_DONE;
+    int *e = mnl_nlmsg_put_extra_header(nlh, sizeof *e);
+    *e = -ENOBUFS;
+    done(&m, nlh);
+    audit_snapshot *s = snapshot_for(NULL);
+    char err[256] = "";
+    assert_int_equal(parse(s, &m, err, sizeof err), -ENOBUFS);
+    assert_string_equal(err, "sock_diag: message 2: the kernel ended the dump with an error: No buffer space available");
+    audit_snapshot_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +527,7 @@ int main(void)
         cmocka_unit_test(bad_family_state_and_short_body_are_refused),
         cmocka_unit_test(message_length_beyond_the_buffer_is_refused),
         cmocka_unit_test(kernel_error_message_is_reported),
+        cmocka_unit_test(dump_ended_by_an_error_is_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
