@@ -20,6 +20,7 @@ static void usage(FILE *out)
           "  analyze FILE... [BPF] why connections fail: findings with their evidence and fixes\n"
           "  conns FILE... [BPF]   the connection table: one row per incarnation of a 4-tuple\n"
           "  simulate SCENARIO     reproduce a failure in a simulated network; captures, summary\n"
+          "  audit                 this host: sysctls, counters, sockets and port headroom\n"
           "\n"
           "  tcpdoctor COMMAND --help   options of a command\n"
           "  tcpdoctor --version\n"
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
         return cmd_analyze(argc - 1, argv + 1);
     if (strcmp(cmd, "simulate") == 0)
         return cmd_simulate(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0)
+        return cmd_audit(argc - 1, argv + 1);
     fprintf(stderr, "tcpdoctor: unknown command \"%s\" (try tcpdoctor --help)\n", cmd);
     return 2;
 }

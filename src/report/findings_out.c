@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tcpdoctor/report.h"
+#include "report/findings_internal.h"
 
 /* ---- text ---------------------------------------------------------------- */
 
@@ -118,8 +119,11 @@ static void finding_text(FILE *out, const diag_finding *f, size_t i, const palet
         wrapped(out, f->explanation, 4);
     }
     if (f->n_evidence > 0) {
-        fprintf(out, "\n  %sEvidence%s (packet numbers as in Wireshark; time from the first packet):\n",
-                c->bold, c->reset);
+        bool packets = false;
+        for (size_t k = 0; k < f->n_evidence; k++)
+            packets |= f->evidence[k].packet != 0;
+        fprintf(out, "\n  %sEvidence%s%s:\n", c->bold, c->reset,
+                packets ? " (packet numbers as in Wireshark; time from the first packet)" : "");
         for (size_t k = 0; k < f->n_evidence; k++) {
             if (f->evidence[k].packet != 0)
                 fprintf(out, "    %s#%-7" PRIu64 "%s", c->dim, f->evidence[k].packet, c->reset);
@@ -341,4 +345,16 @@ void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *i
         any = true;
     }
     fputs("}}}\n", out);
+}
+
+/* ---- one finding, for the other reports of src/report (findings_internal.h) -- */
+
+void rep_finding_text(FILE *out, const diag_finding *f, size_t i, bool color)
+{
+    finding_text(out, f, i, color ? &colour : &plain);
+}
+
+void rep_finding_json(FILE *out, const diag_finding *f)
+{
+    finding_json(out, f);
 }
