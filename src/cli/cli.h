@@ -9,6 +9,7 @@
 /* Each returns the process exit status: 0 fine, 1 findings, 2 usage or input error. */
 int cmd_conns(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 #define CLI_MAX_OPTS 16
 

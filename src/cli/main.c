@@ -19,6 +19,7 @@ static void usage(FILE *out)
           "commands:\n"
           "  analyze FILE... [BPF] why connections fail: findings with their evidence and fixes\n"
           "  conns FILE... [BPF]   the connection table: one row per incarnation of a 4-tuple\n"
+          "  watch -i IFACE [BPF]  live capture: findings as they are established\n"
           "\n"
           "  tcpdoctor COMMAND --help   options of a command\n"
           "  tcpdoctor --version\n"
@@ -63,6 +64,8 @@ int main(int argc, char **argv)
         return cmd_conns(argc - 1, argv + 1);
     if (strcmp(cmd, "analyze") == 0)
         return cmd_analyze(argc - 1, argv + 1);
+    if (strcmp(cmd, "watch") == 0)
+        return cmd_watch(argc - 1, argv + 1);
     fprintf(stderr, "tcpdoctor: unknown command \"%s\" (try tcpdoctor --help)\n", cmd);
     return 2;
 }
