@@ -26,7 +26,7 @@
  * incarnation only when it ends (reuse of its 4-tuple, linger expiry, table
  * full), and several detectors decide only in their final pass, which
  * consumes their state.  So once a second, when frames arrived, the process
- * forks: the child owns a copy-on-write image of the table and the engine as
+ * forks (and once more after they stop): the child owns a copy-on-write image of the table and the engine as
  * they stand, flushes the table (open incarnations count as if the capture
  * ended now), runs diag_engine_finish(), and sends the findings back through
  * a pipe; it never touches the capture.  The parent keeps capturing, and
@@ -34,16 +34,21 @@
  * The final report comes from the parent's own state, flushed once at the
  * end: exactly what analyze gives for the same frames (the -w file).
  *
- * Limits: a snapshot taken in the middle of a handshake judges it as it
- * stands (e.g. a stale ACK not yet followed by the retry); the finding is
- * printed again when its severity or events count changes, and the final
- * report has the settled outcome.  One snapshot runs at a time; on a busy
- * capture they come as fast as the child finishes.
+ * A snapshot taken in the middle of a handshake judges it as it stands
+ * (e.g. a stale ACK just before the client's retry: "never connected"), so
+ * a finding is printed once two snapshots in a row give it the same
+ * severity (diag_live's confirm), about a second after it is established.
+ *
+ * Limits: a finding's events may still grow after it is printed (it is
+ * printed again); one that a later snapshot no longer has is not retracted;
+ * the final report is the reference.  One snapshot runs at a time; on a
+ * busy capture they come as fast as the child finishes.
  */
 
 #define WATCH_TICK_NS 500000000LL       /* status line and dump flush: twice a second */
 #define WATCH_SNAP_NS 1000000000LL      /* live findings: at most once a second */
 #define WATCH_BATCH 4096                /* frames read between looks at the clock */
+#define WATCH_CONFIRM 2                 /* snapshots in a row a finding's severity must hold */
 
 /* Set by the SIGINT/SIGTERM handler, read by the loop: the one piece of
  * state a signal handler may touch (C11 7.14.1.1). */
@@ -92,6 +97,7 @@ typedef struct watch {
     size_t len, cap_buf;
     int64_t snap_ts;            /* packet time the snapshot stands at */
     uint64_t snap_frames;       /* frames when the last snapshot was taken */
+    uint64_t snap_frames_prev;  /* ... and when the one before was */
     uint64_t conns, findings;   /* from the last complete snapshot */
     bool fork_warned;
     bool status_shown;
@@ -260,6 +266,7 @@ static void snapshot_start(watch *w)
     w->child_fd = p[0];
     w->len = 0;
     w->snap_ts = w->st.last_ts;
+    w->snap_frames_prev = w->snap_frames;
     w->snap_frames = w->st.frames;
     return;
 
@@ -271,6 +278,7 @@ out_fail:
                 strerror(errno));
         w->fork_warned = true;
     }
+    w->snap_frames_prev = w->snap_frames;
     w->snap_frames = w->st.frames;
 }
 
@@ -455,7 +463,10 @@ static int capture_loop(watch *w)
             }
             status_show(w, now - t0);
         }
-        if (now >= next_snap && w->child_fd < 0 && w->st.frames != w->snap_frames) {
+        /* after new frames, and once more when they stop, so that the
+           last findings get their confirming snapshot */
+        if (now >= next_snap && w->child_fd < 0 &&
+            (w->st.frames != w->snap_frames || w->snap_frames != w->snap_frames_prev)) {
             next_snap = now + WATCH_SNAP_NS;
             snapshot_start(w);
         }
@@ -561,7 +572,7 @@ static int watch_run(watch *w)
     flow_config fc = { .capacity = w->max_flows, .linger_ns = w->linger_ns,
                        .sink = diag_engine_conn, .sink_ctx = w->eng };
     w->table = flow_table_new(&fc, err, sizeof err);
-    w->live = diag_live_new();
+    w->live = diag_live_new(WATCH_CONFIRM);
     if (w->table == NULL || w->live == NULL) {
         fprintf(stderr, "tcpdoctor: %s\n", w->table == NULL ? err : "out of memory");
         goto out_engine;

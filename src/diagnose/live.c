@@ -1,5 +1,6 @@
 /* live.c - which findings of a snapshot of a running capture are new or changed since the previous one. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,10 @@
 
 /*
  * How it works.  The tracker holds the key and figures of every finding of
- * the last snapshot.  An update matches each finding of the new snapshot by
- * key (id, subject, rank among equal id and subject), marks it, then
+ * the last snapshot: the severity it has had for how many snapshots in a row
+ * (streak), and what was said of it (events, severity), if anything.  An
+ * update matches each finding of the new snapshot by key (id, subject, rank
+ * among equal id and subject), carries that history over, marks it, then
  * replaces the held set by the new snapshot's keys.  Keys are found by a
  * linear search: a snapshot holds tens of findings (detectors group their
  * events by host or server), and an update costs O(n * m) comparisons of a
@@ -25,16 +28,24 @@ typedef struct live_key {
     uint32_t rank;          /* among earlier findings with the same id and subject */
     uint64_t events;
     enum diag_severity severity;
+    unsigned streak;        /* snapshots in a row with this severity */
+    bool     said;
+    uint64_t said_events;
+    enum diag_severity said_severity;
 } live_key;
 
 struct diag_live {
     live_key *v;
     size_t n;
+    unsigned confirm;
 };
 
-diag_live *diag_live_new(void)
+diag_live *diag_live_new(unsigned confirm)
 {
-    return calloc(1, sizeof(diag_live));
+    diag_live *l = calloc(1, sizeof *l);
+    if (l != NULL)
+        l->confirm = confirm ? confirm : 1;
+    return l;
 }
 
 void diag_live_free(diag_live *l)
@@ -74,6 +85,28 @@ static void key_of(const diag_finding *f, live_key *k)
     k->severity = f->severity;
 }
 
+/* Carry k's history over from old (NULL: first seen) and decide what to say. */
+static enum diag_live_mark judge(const diag_live *l, const live_key *old, live_key *k)
+{
+    k->streak = 1;
+    if (old != NULL) {
+        k->said = old->said;
+        k->said_events = old->said_events;
+        k->said_severity = old->said_severity;
+        if (old->severity == k->severity)
+            k->streak = old->streak < UINT32_MAX ? old->streak + 1 : old->streak;
+    }
+    if (k->streak < l->confirm)
+        return DIAG_LIVE_SAME;
+    enum diag_live_mark m = !k->said ? DIAG_LIVE_NEW
+                            : k->said_events != k->events || k->said_severity != k->severity
+                            ? DIAG_LIVE_CHANGED : DIAG_LIVE_SAME;
+    k->said = true;
+    k->said_events = k->events;
+    k->said_severity = k->severity;
+    return m;
+}
+
 int diag_live_update(diag_live *l, const diag_findings *fs, enum diag_live_mark *marks)
 {
     live_key *nv = fs->n ? calloc(fs->n, sizeof *nv) : NULL;
@@ -90,12 +123,7 @@ int diag_live_update(diag_live *l, const diag_findings *fs, enum diag_live_mark 
         for (size_t j = 0; j < l->n && old == NULL; j++)
             if (l->v[j].rank == k->rank && same_subject(&l->v[j], k))
                 old = &l->v[j];
-        if (old == NULL)
-            marks[i] = DIAG_LIVE_NEW;
-        else if (old->events != k->events || old->severity != k->severity)
-            marks[i] = DIAG_LIVE_CHANGED;
-        else
-            marks[i] = DIAG_LIVE_SAME;
+        marks[i] = judge(l, old, k);
         said += marks[i] != DIAG_LIVE_SAME;
     }
     free(l->v);

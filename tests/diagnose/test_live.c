@@ -38,7 +38,7 @@ static int update(diag_live *l, const diag_findings *fs, enum diag_live_mark *m)
 static void new_finding_is_said_once(void **state)
 {
     (void)state;
-    diag_live *l = diag_live_new();
+    diag_live *l = diag_live_new(1);
     assert_non_null(l);
     diag_findings fs = { 0 };
     add(&fs, "timewait-reuse", DIAG_WARNING, 1, 2, 8004);
@@ -56,7 +56,7 @@ static void new_finding_is_said_once(void **state)
 static void more_events_or_other_severity_is_said_again(void **state)
 {
     (void)state;
-    diag_live *l = diag_live_new();
+    diag_live *l = diag_live_new(1);
     diag_findings fs = { 0 };
     diag_finding *f = add(&fs, "timewait-reuse", DIAG_WARNING, 1, 2, 8004);
     enum diag_live_mark m[4];
@@ -79,7 +79,7 @@ static void more_events_or_other_severity_is_said_again(void **state)
 static void other_subject_or_id_is_another_finding(void **state)
 {
     (void)state;
-    diag_live *l = diag_live_new();
+    diag_live *l = diag_live_new(1);
     diag_findings a = { 0 }, b = { 0 };
     add(&a, "timewait-reuse", DIAG_WARNING, 1, 2, 8004);
     add(&a, "timewait-reuse", DIAG_WARNING, 1, 3, 8004);
@@ -107,7 +107,7 @@ static void other_subject_or_id_is_another_finding(void **state)
 static void equal_keys_are_ranked(void **state)
 {
     (void)state;
-    diag_live *l = diag_live_new();
+    diag_live *l = diag_live_new(1);
     diag_findings fs = { 0 };
     add(&fs, "timewait-reuse", DIAG_ERROR, 3, 2, 8004);
     diag_finding *second = add(&fs, "timewait-reuse", DIAG_WARNING, 1, 2, 8004);
@@ -126,7 +126,7 @@ static void equal_keys_are_ranked(void **state)
 static void finding_that_went_away_and_came_back_is_new(void **state)
 {
     (void)state;
-    diag_live *l = diag_live_new();
+    diag_live *l = diag_live_new(1);
     diag_findings one = { 0 }, none = { 0 };
     add(&one, "abortive-close", DIAG_INFO, 4, 2, 443);
     enum diag_live_mark m[2];
@@ -137,6 +137,34 @@ static void finding_that_went_away_and_came_back_is_new(void **state)
     assert_string_equal(diag_live_mark_name(DIAG_LIVE_NEW), "new");
     assert_string_equal(diag_live_mark_name(DIAG_LIVE_CHANGED), "changed");
     diag_findings_free(&one);
+    diag_live_free(l);
+}
+
+/* confirm 2: a severity is said only once two snapshots in a row agree; a
+ * snapshot taken mid-handshake (error: never connected) is not said when
+ * the next one has the settled answer (warning). */
+static void severity_is_said_once_confirmed(void **state)
+{
+    (void)state;
+    diag_live *l = diag_live_new(2);
+    assert_non_null(l);
+    diag_findings fs = { 0 };
+    diag_finding *f = add(&fs, "timewait-reuse", DIAG_ERROR, 1, 2, 8004);
+    enum diag_live_mark m[2];
+    assert_int_equal(update(l, &fs, m), 0);         /* error, first time: wait */
+    f->severity = DIAG_WARNING;
+    assert_int_equal(update(l, &fs, m), 0);         /* warning, first time: wait */
+    assert_int_equal(update(l, &fs, m), 1);         /* warning again: said */
+    assert_int_equal(m[0], DIAG_LIVE_NEW);
+    assert_int_equal(update(l, &fs, m), 0);
+    f->events = 2;
+    assert_int_equal(update(l, &fs, m), 1);         /* more events, same severity: at once */
+    assert_int_equal(m[0], DIAG_LIVE_CHANGED);
+    f->severity = DIAG_ERROR;
+    assert_int_equal(update(l, &fs, m), 0);
+    assert_int_equal(update(l, &fs, m), 1);
+    assert_int_equal(m[0], DIAG_LIVE_CHANGED);
+    diag_findings_free(&fs);
     diag_live_free(l);
 }
 
@@ -173,7 +201,7 @@ static void growing_run_says_timewait_reuse_new_then_changed(void **state)
     flow_conn c[6];
     for (int k = 0; k < 3; k++)
         reuse_pair(&c[2 * k], k);
-    diag_live *l = diag_live_new();
+    diag_live *l = diag_live_new(1);
     enum diag_live_mark m[16];
     enum diag_live_mark want[3] = { DIAG_LIVE_NEW, DIAG_LIVE_CHANGED, DIAG_LIVE_CHANGED };
     for (int k = 0; k < 3; k++) {
@@ -250,6 +278,7 @@ int main(void)
         cmocka_unit_test(other_subject_or_id_is_another_finding),
         cmocka_unit_test(equal_keys_are_ranked),
         cmocka_unit_test(finding_that_went_away_and_came_back_is_new),
+        cmocka_unit_test(severity_is_said_once_confirmed),
         cmocka_unit_test(growing_run_says_timewait_reuse_new_then_changed),
         cmocka_unit_test(snapshot_in_a_child_leaves_the_run_unchanged),
     };
