@@ -139,9 +139,11 @@ cap_live *cap_live_open(const cap_live_config *cfg, char *warn, size_t warnlen,
         l->dump_path = strdup(cfg->dump_path);
         l->dump = l->dump_path ? pcap_dump_open(l->pcap, cfg->dump_path) : NULL;
         if (l->dump == NULL) {
-            if (errbuf != NULL && errlen > 0)
-                snprintf(errbuf, errlen, "%s: %s", cfg->dump_path,
-                         l->dump_path ? pcap_geterr(l->pcap) : "out of memory");
+            /* libpcap's message names the file already */
+            if (errbuf != NULL && errlen > 0 && l->dump_path != NULL)
+                snprintf(errbuf, errlen, "%s", pcap_geterr(l->pcap));
+            else
+                say(errbuf, errlen, cfg->dump_path, "out of memory", "");
             goto out_close;
         }
     }
