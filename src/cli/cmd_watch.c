@@ -369,14 +369,11 @@ out_free:
     free(marks);
 }
 
-/* Read what the child sent; at its end, reap it and use the snapshot.
- * block: wait for the child to finish. */
-static void snapshot_read(watch *w, bool block)
+/* Read what the child sent so far; at its end, reap it and use the snapshot. */
+static void snapshot_read(watch *w)
 {
     if (w->child_fd < 0)
         return;
-    if (block)
-        fcntl(w->child_fd, F_SETFL, 0);
     for (;;) {
         if (w->cap_buf - w->len < 65536) {
             size_t nc = w->cap_buf ? w->cap_buf * 2 : 262144;
@@ -405,6 +402,19 @@ static void snapshot_read(watch *w, bool block)
     w->child = -1;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         snapshot_use(w);
+}
+
+/* Stop the snapshot in flight, if any, and reap the child. */
+static void snapshot_cancel(watch *w)
+{
+    if (w->child_fd < 0)
+        return;
+    kill(w->child, SIGKILL);
+    close(w->child_fd);
+    w->child_fd = -1;
+    while (waitpid(w->child, NULL, 0) < 0 && errno == EINTR)
+        ;
+    w->child = -1;
 }
 
 /* ---- the run ---------------------------------------------------------------- */
@@ -452,7 +462,7 @@ static int capture_loop(watch *w)
         if (read_frames(w) != 0)
             return 2;
         if (pf[1].revents != 0)
-            snapshot_read(w, false);
+            snapshot_read(w);
         now = mono_ns();
         if (now >= next_tick) {
             next_tick = now + WATCH_TICK_NS;
@@ -591,7 +601,7 @@ static int watch_run(watch *w)
     sigaction(SIGTERM, &sa, NULL);
 
     int lrc = capture_loop(w);
-    snapshot_read(w, true);         /* the snapshot in flight, before the report */
+    snapshot_cancel(w);             /* the final report supersedes it */
     status_clear(w);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
