@@ -1,4 +1,4 @@
-/* capture.h - packet sources: capture files (merged in time order) through libpcap. */
+/* capture.h - packet sources through libpcap: capture files (merged in time order) and live interfaces. */
 #ifndef TCPDOCTOR_CAPTURE_H
 #define TCPDOCTOR_CAPTURE_H
 
@@ -59,5 +59,67 @@ void cap_file_stats_get(const cap_reader *r, size_t i, cap_file_stats *out);
 const char *cap_linktype_desc(int dlt, char *buf, size_t len);
 
 void cap_close(cap_reader *r);
+
+/* ---- live capture ------------------------------------------------------ */
+
+typedef struct cap_live_config {
+    const char *iface;          /* interface name, as tcpdump -i takes it */
+    const char *bpf;            /* NULL or "": no filter (runs in the kernel) */
+    int      snaplen;           /* bytes kept per frame; 0: 262144 */
+    int      buffer_bytes;      /* kernel ring size; 0: 8 MiB */
+    const char *dump_path;      /* NULL: none; else every frame read is also
+                                   written there (pcap, same time precision) */
+} cap_live_config;
+
+typedef struct cap_live_stats {
+    uint64_t packets;           /* frames handed out by cap_live_next() */
+    bool     nano;              /* time stamps have nanosecond precision */
+    bool     stats_ok;          /* libpcap answered pcap_stats() */
+    uint64_t recv;              /* ps_recv: frames the kernel passed the filter */
+    uint64_t drop;              /* ps_drop: dropped, no room in the buffer */
+    uint64_t ifdrop;            /* ps_ifdrop: dropped by the interface/driver */
+} cap_live_stats;
+
+typedef struct cap_live cap_live;
+
+/*
+ * Open an interface for live capture: not promiscuous, immediate mode,
+ * nanosecond time stamps where the platform offers them, non-blocking
+ * reads.  Returns NULL and fills errbuf with "IFACE: why" when the interface
+ * cannot be opened or activated, the filter does not compile or cannot be
+ * set, or the dump file cannot be created.  Warnings from pcap_activate()
+ * (e.g. a time stamp type not supported) are put in warn ("" when none).
+ */
+cap_live *cap_live_open(const cap_live_config *cfg, char *warn, size_t warnlen,
+                        char *errbuf, size_t errlen);
+
+/* DLT_ link type of the interface. */
+int cap_live_dlt(const cap_live *l);
+
+/* A descriptor that becomes readable when frames may be waiting (for
+ * poll()); -1 when the platform has none (then read on a timer). */
+int cap_live_fd(const cap_live *l);
+
+/*
+ * Next frame, without waiting.  Returns 1 and fills *f (data borrowed until
+ * the next call; f->source is 0, f->num and f->file_packet count the frames
+ * read, which is also their number in the dump file); 0 when none is
+ * waiting; -1 on a capture error (errbuf: "IFACE: why"; the interface went
+ * down, for instance), after which the capture cannot go on.
+ */
+int cap_live_next(cap_live *l, cap_frame *f, char *errbuf, size_t errlen);
+
+/* Write the dump file's buffered frames to the file (no-op without one).
+ * 0, or -1 with errbuf "FILE: why". */
+int cap_live_flush(cap_live *l, char *errbuf, size_t errlen);
+
+/* Current counters, including libpcap's: pcap_stats() is asked each call
+ * and its 32-bit counters are widened across wrap-arounds. */
+void cap_live_stats_get(cap_live *l, cap_live_stats *out);
+
+/* Flush and close the dump file and the interface.  0, or -1 with errbuf
+ * "FILE: why" when the dump file could not be written completely; l is
+ * freed either way. */
+int cap_live_close(cap_live *l, char *errbuf, size_t errlen);
 
 #endif

@@ -137,4 +137,43 @@ int diag_engine_finish(diag_engine *e, diag_findings *out);
 /* The vantage point used (given, or inferred by diag_engine_finish). */
 enum diag_vantage diag_engine_vantage(const diag_engine *e);
 
+/* ---- live runs ------------------------------------------------------------- */
+
+/*
+ * A run that has not ended (tcpdoctor watch) is judged on snapshots: the
+ * caller gets the findings of the input so far as if it ended now (for
+ * watch: the flow table flushed and diag_engine_finish() run on a copy of
+ * the state, docs/watch.md) and asks a diag_live which of them to say.  A
+ * finding is known by its id, its subject (client, server, server port) and
+ * its rank among the snapshot's findings with the same id and subject.  It
+ * is said once it has kept its severity through `confirm` snapshots in a row
+ * (a snapshot can fall in the middle of a handshake and judge it too early;
+ * the next one has the settled answer), and said again when its events
+ * count or its severity differs from what was said, once that too has held
+ * for `confirm` snapshots (severity) or at once (events, with the severity
+ * unchanged).  A finding that a snapshot no longer has is forgotten silently
+ * (the final report is the reference), and is new if it comes back.
+ */
+enum diag_live_mark {
+    DIAG_LIVE_SAME,         /* nothing to say: said before and unchanged, or
+                               not confirmed yet */
+    DIAG_LIVE_NEW,          /* first time */
+    DIAG_LIVE_CHANGED       /* said before with another events count or severity */
+};
+
+typedef struct diag_live diag_live;
+
+/* Empty tracker; confirm: snapshots in a row a severity must hold before it
+ * is said (0 is taken as 1: say at once).  NULL on allocation failure. */
+diag_live *diag_live_new(unsigned confirm);
+void diag_live_free(diag_live *l);
+
+/* Mark each finding of snapshot fs (marks has fs->n entries; only id,
+ * severity, events and the subject fields are read) and remember the
+ * snapshot as what has been said.  Returns how many are new or changed, or
+ * -ENOMEM with the tracker unchanged and marks undefined. */
+int diag_live_update(diag_live *l, const diag_findings *fs, enum diag_live_mark *marks);
+
+const char *diag_live_mark_name(enum diag_live_mark m);     /* "new", "changed", "same" */
+
 #endif

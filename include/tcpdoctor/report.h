@@ -54,6 +54,10 @@ typedef struct rep_run_info {
     uint64_t anomalies[PKT_AN_COUNT];
     uint64_t input_errors;
     int64_t  first_ts, last_ts;
+    /* live capture (watch); live_iface NULL for capture files */
+    const char *live_iface;
+    bool     live_stats_ok;         /* libpcap gave its counters */
+    uint64_t live_recv, live_drop, live_ifdrop;   /* ps_recv, ps_drop, ps_ifdrop */
 } rep_run_info;
 
 /* Text report for people: most important finding first, each with its
@@ -62,5 +66,13 @@ void rep_findings_text(FILE *out, const diag_findings *fs, const rep_run_info *i
 
 /* {"version": 1, "findings": [...], "stats": {...}} (docs/findings.md). */
 void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *info);
+
+/* One finding as the JSON object the report's "findings" array holds (no
+ * newline). */
+void rep_finding_json(FILE *out, const diag_finding *f);
+
+/* One finding on one line: "WARNING timewait-reuse: summary (N events)",
+ * no newline.  color: ANSI colours. */
+void rep_finding_line(FILE *out, const diag_finding *f, bool color);
 
 #endif

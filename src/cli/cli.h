@@ -11,6 +11,7 @@ int cmd_conns(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 #define CLI_MAX_OPTS 16
 

@@ -21,6 +21,7 @@ static void usage(FILE *out)
           "  conns FILE... [BPF]   the connection table: one row per incarnation of a 4-tuple\n"
           "  simulate SCENARIO     reproduce a failure in a simulated network; captures, summary\n"
           "  audit                 this host: sysctls, counters, sockets and port headroom\n"
+          "  watch -i IFACE [BPF]  live capture: findings as they are established\n"
           "\n"
           "  tcpdoctor COMMAND --help   options of a command\n"
           "  tcpdoctor --version\n"
@@ -69,6 +70,8 @@ int main(int argc, char **argv)
         return cmd_simulate(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0)
         return cmd_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "watch") == 0)
+        return cmd_watch(argc - 1, argv + 1);
     fprintf(stderr, "tcpdoctor: unknown command \"%s\" (try tcpdoctor --help)\n", cmd);
     return 2;
 }

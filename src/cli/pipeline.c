@@ -241,6 +241,25 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
     return rc;
 }
 
+void pipe_frame(const pipe_opts *o, pipe_stats *st, flow_table *t, const cap_frame *f)
+{
+    st->frames++;
+    if (st->frames == 1)
+        st->first_ts = f->ts_ns;
+    st->last_ts = f->ts_ns;
+    if (!pkt_linktype_supported(f->dlt)) {
+        if (st->unsupported_dlt++ == 0)
+            st->unsupported_dlt_first = f->dlt;
+        return;
+    }
+    pkt_view v;
+    enum pkt_status ps = pkt_decode(f->dlt, f->data, f->caplen, f->wirelen, &v);
+    v.num = f->num;
+    v.ts_ns = f->ts_ns;
+    v.source = f->source;
+    account(o, st, t, &v, ps);
+}
+
 void pipe_print_stats(FILE *out, const pipe_stats *st)
 {
     fprintf(out, "frames %" PRIu64, st->frames);

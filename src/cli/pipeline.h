@@ -48,6 +48,11 @@ typedef struct pipe_stats {
  * and written; message printed). */
 int pipe_run(const pipe_opts *o, pipe_stats *st);
 
+/* One frame from another source (live capture): counted, decoded and given
+ * to o->on_packet and the table exactly as pipe_run() does with a file's
+ * frames (o->files, o->bpf and o->progress are not used). */
+void pipe_frame(const pipe_opts *o, pipe_stats *st, flow_table *t, const cap_frame *f);
+
 /* Print the statistics summary (frames, kinds, anomalies, table) to out. */
 void pipe_print_stats(FILE *out, const pipe_stats *st);
 

@@ -155,6 +155,24 @@ static void finding_text(FILE *out, const diag_finding *f, size_t i, const palet
     fputc('\n', out);
 }
 
+/* libpcap's counters for a live capture: drops are always printed. */
+static void live_text(FILE *out, const rep_run_info *in, const palette *c)
+{
+    if (!in->live_stats_ok) {
+        fprintf(out, "Capture: libpcap gave no drop counters for %s; drops are unknown.\n",
+                in->live_iface);
+        return;
+    }
+    fprintf(out, "Capture: libpcap received %" PRIu64 " frames on %s; dropped %" PRIu64
+            " (capture buffer full), %" PRIu64 " by the interface.\n",
+            in->live_recv, in->live_iface, in->live_drop, in->live_ifdrop);
+    if (in->live_drop > 0 || in->live_ifdrop > 0)
+        fprintf(out, "%sWarning%s: %" PRIu64 " frames were dropped before tcpdoctor saw them; "
+                "findings may miss connections or misread them (a lost SYN-ACK looks like "
+                "an unanswered SYN).\n",
+                c->yellow, c->reset, in->live_drop + in->live_ifdrop);
+}
+
 static void stats_text(FILE *out, const rep_run_info *in, const palette *c)
 {
     fprintf(out, "%sStatistics%s: %" PRIu64 " frames", c->bold, c->reset, in->frames);
@@ -182,6 +200,8 @@ static void stats_text(FILE *out, const rep_run_info *in, const palette *c)
         fprintf(out, "Input errors: %" PRIu64 " file(s) damaged, %" PRIu64
                 " frames of unsupported link types (see the messages above).\n",
                 in->input_errors, in->unsupported_dlt);
+    if (in->live_iface != NULL)
+        live_text(out, in, c);
 }
 
 void rep_findings_text(FILE *out, const diag_findings *fs, const rep_run_info *in, bool color)
@@ -193,7 +213,10 @@ void rep_findings_text(FILE *out, const diag_findings *fs, const rep_run_info *i
         n_warn += fs->v[i].severity == DIAG_WARNING;
         n_info += fs->v[i].severity == DIAG_INFO;
     }
-    fprintf(out, "%stcpdoctor analyze%s: ", c->bold, c->reset);
+    if (in->live_iface != NULL)
+        fprintf(out, "%stcpdoctor watch%s: interface %s", c->bold, c->reset, in->live_iface);
+    else
+        fprintf(out, "%stcpdoctor analyze%s: ", c->bold, c->reset);
     for (size_t i = 0; i < in->nfiles; i++)
         fprintf(out, "%s%s", i ? ", " : "", in->files[i]);
     if (in->filter != NULL)
@@ -313,7 +336,12 @@ void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *i
             fputc(',', out);
         rep_json_string(out, in->files[i]);
     }
-    fputs("],\"filter\":", out);
+    fputs("]", out);
+    if (in->live_iface != NULL) {
+        fputs(",\"interface\":", out);
+        rep_json_string(out, in->live_iface);
+    }
+    fputs(",\"filter\":", out);
     if (in->filter)
         rep_json_string(out, in->filter);
     else
@@ -344,7 +372,31 @@ void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *i
                 in->anomalies[a]);
         any = true;
     }
-    fputs("}}}\n", out);
+    fputc('}', out);
+    if (in->live_iface != NULL) {
+        fputs(",\"capture\":{\"counters\":", out);
+        fputs(in->live_stats_ok ? "true" : "false", out);
+        fprintf(out, ",\"received\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"if_dropped\":%"
+                PRIu64 "}", in->live_recv, in->live_drop, in->live_ifdrop);
+    }
+    fputs("}}\n", out);
+}
+
+void rep_finding_json(FILE *out, const diag_finding *f)
+{
+    finding_json(out, f);
+}
+
+void rep_finding_line(FILE *out, const diag_finding *f, bool color)
+{
+    const palette *c = color ? &colour : &plain;
+    char sev[16];
+    snprintf(sev, sizeof sev, "%s", diag_severity_name(f->severity));
+    for (char *s = sev; *s; s++)
+        *s = (char)(*s - (*s >= 'a' && *s <= 'z' ? 32 : 0));
+    fprintf(out, "%s%s%s %s%s%s: %s (%" PRIu64 " event%s)", sev_colour(c, f->severity), sev,
+            c->reset, c->bold, f->id, c->reset, f->summary != NULL ? f->summary : "",
+            f->events, f->events == 1 ? "" : "s");
 }
 
 /* ---- one finding, for the other reports of src/report (findings_internal.h) -- */
