@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 MESON      ?= meson
-DEMO_INPUT ?= tests/data/netns-nat-reuse.pcap
+DEMO_SCENARIO ?= scenarios/seed000-nat-msl-mismatch.yaml
 
 .PHONY: all deps build demo test test-unit test-asan fuzz fuzz-smoke bench install clean
 
@@ -19,14 +19,15 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)
 
-# The main job on a small real capture: two hosts behind a Linux NAT reuse a
-# source port while the Linux server still holds the 4-tuple in TIME_WAIT.
-# analyze exits 1 because it finds that; the demo itself succeeded.
+# The main job on the bundled default: field report 000 rebuilt as a scenario (a
+# client site's NAT reuses ports after 30 s; the Windows 2003 server keeps TIME_WAIT
+# 240 s and ignores the reused SYNs), simulated and captured at the server, then
+# analysed.  analyze exits 1 because it finds that; the demo itself succeeded.
 demo: deps
 	@$(MAKE) --no-print-directory build
-	./$(BUILD)/tcpdoctor conns $(DEMO_INPUT)
+	./$(BUILD)/tcpdoctor simulate $(DEMO_SCENARIO) -w $(BUILD)/demo-seed000.pcap --at server
 	@echo
-	./$(BUILD)/tcpdoctor analyze $(DEMO_INPUT) || [ $$? -eq 1 ]
+	./$(BUILD)/tcpdoctor analyze $(BUILD)/demo-seed000.pcap || [ $$? -eq 1 ]
 
 $(ASAN_BUILD)/build.ninja:
 	CC=clang $(MESON) setup $(ASAN_BUILD) -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false

@@ -10,7 +10,6 @@
 
 /* Finding number i (0-based) as rep_findings_text() writes it. */
 void rep_finding_text(FILE *out, const diag_finding *f, size_t i, bool color);
-/* One element of the "findings" array of docs/findings.md. */
-void rep_finding_json(FILE *out, const diag_finding *f);
+/* rep_finding_json() (one element of the "findings" array) is public: report.h. */
 
 #endif

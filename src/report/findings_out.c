@@ -406,7 +406,3 @@ void rep_finding_text(FILE *out, const diag_finding *f, size_t i, bool color)
     finding_text(out, f, i, color ? &colour : &plain);
 }
 
-void rep_finding_json(FILE *out, const diag_finding *f)
-{
-    finding_json(out, f);
-}
