@@ -169,6 +169,8 @@ static const field nat_fields[] = {
     { "hold_timewait", F_DUR, O(sim_nat, hold_timewait), 0, 1, 10 * DAY, NULL, 0, false },
     { "hold_close", F_DUR, O(sim_nat, hold_close), 0, 1, 10 * DAY, NULL, 0, false },
     { "rewrite_timestamps", F_BOOL, O(sim_nat, rewrite_timestamps), 0, 0, 0, NULL, 0, false },
+    { "evict_timewait", F_BOOL, O(sim_nat, evict_timewait), 0, 0, 0, NULL, 0, false },
+    { "rst_on_expired", F_BOOL, O(sim_nat, rst_on_expired), 0, 0, 0, NULL, 0, false },
     { "frag", F_ENUM, O(sim_nat, frag), 0, 0, 0, W(frag_words), false },
     { "max_sessions", F_U32, O(sim_nat, max_sessions), 0, 0, UINT32_MAX, NULL, 0, false },
     { "ttl_decrement", F_U8, O(sim_nat, ttl_decrement), 0, 0, 1, NULL, 0, false },

@@ -395,6 +395,11 @@ static void set_changes_exactly_one_field(void **state)
     assert_int_equal(sim_scenario_set(sc, "nat.gw.hold_timewait=2m", err, sizeof err), 0);
     nat.hold_timewait = 2 * 60 * SIM_NS_PER_S;
     assert_memory_equal(&nat, &sc->nats[0], sizeof nat);
+    assert_int_equal(sim_scenario_set(sc, "nat.gw.evict_timewait=true", err, sizeof err), 0);
+    assert_int_equal(sim_scenario_set(sc, "nat.gw.rst_on_expired=yes", err, sizeof err), 0);
+    nat.evict_timewait = true;
+    nat.rst_on_expired = true;
+    assert_memory_equal(&nat, &sc->nats[0], sizeof nat);
 
     assert_int_equal(sim_scenario_set(sc, "nat.gw.addrs=203.0.113.5, 203.0.113.6", err,
                                       sizeof err), 0);
