@@ -182,12 +182,29 @@ static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
     diag_param_add(f, "reuses", (double)g->n, "");
     diag_param_add(f, "rejected", (double)g->rejected, "");
 
-    /* the rejected reuses, with their intervals */
-    for (size_t i = g->first_rejected, k = 0; i < ctx->n_tw && k < 8; i++) {
+    /* the first rejected reuses in time, with their intervals (events are in
+       the order their pairs ended, not in SYN order) */
+    const tw_event *pick[8];
+    size_t npick = 0;
+    for (size_t i = g->first_rejected; i < ctx->n_tw; i++) {
         const tw_event *e = &ctx->tw[i];
         if (!rejected(e) || e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset ||
             memcmp(e->client.b, g->client.b, 16) != 0)
             continue;
+        /* keep the 8 earliest: insertion into a short sorted array */
+        size_t at = npick;
+        while (at > 0 && pick[at - 1]->syn_packet > e->syn_packet)
+            at--;
+        if (at >= 8)
+            continue;
+        size_t keep = npick < 8 ? npick : 7;
+        memmove(&pick[at + 1], &pick[at], (keep - at) * sizeof pick[0]);
+        pick[at] = e;
+        if (npick < 8)
+            npick++;
+    }
+    for (size_t k = 0; k < npick; k++) {
+        const tw_event *e = pick[k];
         char c[64], s[64];
         diag_endpoint(&e->client, e->client_port, c, sizeof c);
         diag_endpoint(&e->server, e->server_port, s, sizeof s);
@@ -199,7 +216,6 @@ static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
                           e->outcome == TW_IGNORED ? "ignored" :
                           e->outcome == TW_STALE_ACK ? "answered with the old connection's ACK" :
                           "reset", e->succeeded ? "" : ", never connected");
-        k++;
     }
     if (g->rejected > 8)
         f->evidence_omitted += g->rejected - 8;

@@ -132,8 +132,8 @@ static void finding_text(FILE *out, const diag_finding *f, size_t i, const palet
             fprintf(out, " %s\n", f->evidence[k].text);
         }
         if (f->evidence_omitted > 0)
-            fprintf(out, "    %-8s ... and %" PRIu64 " more (--format json lists them all up to %d)\n",
-                    "", f->evidence_omitted, DIAG_MAX_EVIDENCE);
+            fprintf(out, "    %-8s ... and %" PRIu64 " more like these (not listed; counted in "
+                    "\"evidence_omitted\" of --format json)\n", "", f->evidence_omitted);
     }
     if (f->n_params > 0) {
         fprintf(out, "\n  %sInferred%s:\n", c->bold, c->reset);
