@@ -250,10 +250,18 @@ static int parse_buffer(dump_ctx *c, const uint8_t *buf, size_t len, unsigned se
         if (h.nlmsg_type == NLMSG_DONE && h.nlmsg_len >= sizeof h + sizeof(int)) {
             int derr;
             memcpy(&derr, buf + off + sizeof h, sizeof derr);
-            if (derr < 0) {
+            /* a kernel errno is -1..-4095 (include/linux/err.h MAX_ERRNO);
+               anything else below 0 is a damaged message, not an errno */
+            if (derr < 0 && derr >= -4095) {
                 c->rc = derr;
                 audit_err(c->errbuf, c->errlen, "sock_diag: message %llu: the kernel ended the dump with an error: %s",
                           (unsigned long long)c->msgno, strerror(-derr));
+                return c->rc;
+            }
+            if (derr < 0) {
+                char what[96];
+                snprintf(what, sizeof what, "NLMSG_DONE error code %d is not an errno", derr);
+                fault(c, -EINVAL, what);
                 return c->rc;
             }
         }
@@ -263,6 +271,10 @@ static int parse_buffer(dump_ctx *c, const uint8_t *buf, size_t len, unsigned se
         if (r == MNL_CB_ERROR) {
             if (c->rc == 0) {
                 int e = errno ? errno : EPROTO;
+                /* libmnl negates the message's error field: only 1..4095 is
+                   an errno (MAX_ERRNO); a damaged message can say anything */
+                if (e < 0 || e > 4095)
+                    e = EPROTO;
                 c->rc = -e;
                 audit_err(c->errbuf, c->errlen, "sock_diag: message %llu: %s%s",
                           (unsigned long long)c->msgno,

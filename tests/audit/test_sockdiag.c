@@ -1,6 +1,7 @@
 /* test_sockdiag.c - the sock_diag dump parser and the per-destination summary, on a real recorded dump and on messages built with libmnl. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -511,6 +512,24 @@ static void dump_ended_by_an_error_is_reported(void **state)
     audit_snapshot_free(s);
 }
 
+/* Found by fuzz_sockdiag: an error code no errno can be (negating INT_MIN overflowed). */
+static void done_with_an_impossible_error_code_is_refused(void **state)
+{
+    (void)state;
+    msgbuf m = { .len = 0 };
+    done(&m, sock_msg(&m, AF_INET, ESTABLISHED, "10.0.0.1", 40000, "10.0.0.9", 80, 0));
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(m.b + m.len);
+    nlh->nlmsg_type = NLMSG_DONE;
+    int *e = mnl_nlmsg_put_extra_header(nlh, sizeof *e);
+    *e = INT_MIN;
+    done(&m, nlh);
+    audit_snapshot *s = snapshot_for(NULL);
+    char err[256] = "";
+    assert_int_equal(parse(s, &m, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "sock_diag: message 2: NLMSG_DONE error code -2147483648 is not an errno");
+    audit_snapshot_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +547,7 @@ int main(void)
         cmocka_unit_test(message_length_beyond_the_buffer_is_refused),
         cmocka_unit_test(kernel_error_message_is_reported),
         cmocka_unit_test(dump_ended_by_an_error_is_reported),
+        cmocka_unit_test(done_with_an_impossible_error_code_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
