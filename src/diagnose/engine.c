@@ -7,12 +7,16 @@
 #include "diagnose/diag_internal.h"
 
 /* Finish order: specific causes first, the catch-all syn-unanswered last. */
+/* Final passes run in this order: nat-multiple-hosts publishes the host
+ * counts paws-reject weighs; paws-reject marks the SYN drops it explains so
+ * that timewait-reuse does not blame them on TIME_WAIT; timewait-reuse
+ * fills the reuse events the next two read. */
 static const diag_detector *const detectors[] = {
+    &diag_det_nat_multiple_hosts,
+    &diag_det_paws_reject,
     &diag_det_timewait_reuse,
     &diag_det_nat_timewait_mismatch,
     &diag_det_isn_not_increasing,
-    &diag_det_nat_multiple_hosts,
-    &diag_det_paws_reject,
     &diag_det_port_exhaustion,
     &diag_det_timewait_accumulation,
     &diag_det_abortive_close,
@@ -268,6 +272,15 @@ static void keep_pending(diag_engine *e, const flow_conn *c)
         grow_pending(e);
 }
 
+/* Put a taken entry back, unchanged (see diag_engine_conn). */
+static void repend(diag_engine *e, pending *p)
+{
+    p->next = e->pend[p->hash & e->pend_mask];
+    e->pend[p->hash & e->pend_mask] = p;
+    if (++e->pend_count > e->pend_mask + 1)
+        grow_pending(e);
+}
+
 static bool is_initial_ttl(uint8_t t)
 {
     return t == 64 || t == 128 || t == 255;
@@ -350,17 +363,28 @@ void diag_engine_conn(void *engine, const flow_conn *c)
     for (size_t i = 0; i < N_DETECTORS; i++)
         if (detectors[i]->conn != NULL)
             detectors[i]->conn(e->state[i], c, ctx);
+    pending *p = NULL;
     if (c->incarnation > 1) {
-        pending *p = take_pending(e, c);
-        if (p != NULL) {
+        p = take_pending(e, c);
+        if (p != NULL)
             for (size_t i = 0; i < N_DETECTORS; i++)
                 if (detectors[i]->reuse != NULL)
                     detectors[i]->reuse(e->state[i], &p->conn, c, ctx);
-            free(p);
-        }
     }
-    if (c->end == FLOW_END_REUSED)
+    if (c->end == FLOW_END_REUSED) {
+        /* An attempt nothing answered left the other side as it was: a server
+           that ignored it still holds the TIME_WAIT of the connection before
+           (tcp-behaviour.md 9.2: Windows, FreeBSD, PAWS drops), so the next
+           attempt on the tuple is judged against that one again, with its
+           close time and final sequence numbers. */
+        if (p != NULL && c->handshake == FLOW_HS_NONE && !c->established &&
+            p->conn.closed_by != FLOW_SIDE_NONE) {
+            repend(e, p);
+            return;
+        }
         keep_pending(e, c);
+    }
+    free(p);
 }
 
 int diag_engine_finish(diag_engine *e, diag_findings *out)

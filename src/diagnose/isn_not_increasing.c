@@ -135,7 +135,7 @@ static bool met_timewait(const tw_event *e)
 {
     if (e->unpaired)
         return e->outcome == TW_STALE_ACK;
-    return e->prev_closer == FLOW_SIDE_SERVER && !e->prev_reset && e->gap_s >= 0 &&
+    return !e->not_tw && e->prev_closer == FLOW_SIDE_SERVER && !e->prev_reset && e->gap_s >= 0 &&
            e->gap_s < ISN_TW_MAX_S;
 }
 

@@ -912,10 +912,12 @@ static int settle(const pw_state *st, pair_view *pv, diag_ctx *ctx)
                 pv->delay_max = sum.delay_s;
         } else {
             pv->failed++;
-            if (sum.expl == sum.drops && diag_ctx_explain(ctx, a->packet) != 0) {
-                free(by);
-                return -ENOMEM;
-            }
+        }
+        /* every unanswered SYN of the attempt is this check's doing: the other
+           detectors (timewait-reuse, syn-unanswered) leave it alone */
+        if (sum.expl == sum.drops && diag_ctx_explain(ctx, a->packet) != 0) {
+            free(by);
+            return -ENOMEM;
         }
     }
     if (!pv->one_port)

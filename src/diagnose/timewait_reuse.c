@@ -114,10 +114,12 @@ static void link_stale_acks(const tw_state *st, diag_ctx *ctx)
 /* SYNs sent before the first answer (all of them when none came). */
 static unsigned syns_before_answer(const flow_conn *c)
 {
+    /* by frame order, not time: at the server the answer can carry the
+       same time stamp as the SYN it answers */
     unsigned n = 0;
-    int64_t ans = c->first_answer == FLOW_HS_NONE ? INT64_MAX : c->handshake_ts;
+    uint64_t ans = c->first_answer == FLOW_HS_NONE ? UINT64_MAX : c->handshake_packet;
     for (unsigned i = 0; i < c->syn_count && i < FLOW_MAX_SYN; i++)
-        if (c->syn_ts[i] < ans || (i == 0 && c->syn_ts[i] == ans))
+        if (c->syn_packet[i] < ans)
             n++;
     return n ? n : 1;
 }
@@ -525,6 +527,12 @@ static int check_ignored_consistency(diag_ctx *ctx)
 
 static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
 {
+    /* SYNs a more specific cause already explains (paws-reject: a per-host
+       timestamp check dropped them) are not TIME_WAIT's doing. */
+    for (size_t i = 0; i < ctx->n_tw; i++)
+        if (ctx->tw[i].outcome == TW_IGNORED && !ctx->tw[i].unpaired &&
+            diag_ctx_is_explained(ctx, ctx->tw[i].first_packet))
+            ctx->tw[i].not_tw = true;
     if (check_ignored_consistency(ctx) != 0)
         return -ENOMEM;
     /* Failed SYNs explained here are not syn-unanswered's. */

@@ -2,7 +2,10 @@
 """roundtrip.py - simulate every shipped scenario, analyze its capture, and check the
 findings and their inferred parameters against the scenario's own configured values.
 
-Usage: roundtrip.py TCPDOCTOR SCENARIO_DIR EXPECTED_TSV [--seed=N] [NAME...]
+Usage: roundtrip.py TCPDOCTOR SCENARIO_DIR EXPECTED_TSV [--seed=N | --seeds=A-B] [NAME...]
+
+Without a seed option each scenario runs with its own seed; --seeds runs every
+scenario once per seed from A to B, so that no check holds by the luck of one seed.
 
 For each scenario file (all of SCENARIO_DIR/*.yaml, or the NAMEs given):
   1. tcpdoctor simulate FILE --seed S -w CAP --at POINT   (one run per capture point named
@@ -169,9 +172,12 @@ def main():
         return 2
     exe, sdir, tsv = sys.argv[1:4]
     names = sys.argv[4:]
-    seed = []
+    seeds = [None]
     if names and names[0].startswith("--seed="):
-        seed = ["--seed", names.pop(0)[7:]]
+        seeds = [names.pop(0)[7:]]
+    elif names and names[0].startswith("--seeds="):
+        lo, _, hi = names.pop(0)[8:].partition("-")
+        seeds = [str(x) for x in range(int(lo), int(hi or lo) + 1)]
     rows = []
     with open(tsv) as f:
         for n, line in enumerate(f, 1):
@@ -189,6 +195,24 @@ def main():
     failures = 0
     checked = 0
     tmp = tempfile.mkdtemp(prefix="td-roundtrip-")
+    for sd in seeds:
+        failures += run_all(exe, sdir, files, rows, sd, tmp)
+        checked += CHECKED[0]
+        CHECKED[0] = 0
+    print(f"roundtrip: {checked} checks, {failures} failed"
+          + (f" (seeds {seeds[0]}-{seeds[-1]})" if seeds != [None] else ""))
+    return 1 if failures else 0
+
+
+CHECKED = [0]
+
+
+def run_all(exe, sdir, files, rows, sd, tmp):
+    """Every scenario once with seed sd (None: its own); the number of failures."""
+    failures = 0
+    checked = 0
+    seed = ["--seed", sd] if sd is not None else []
+    tag = f" seed {sd}" if sd is not None else ""
     for fn in files:
         name = fn[:-5]
         path = os.path.join(sdir, fn)
@@ -202,13 +226,13 @@ def main():
             rc, out, err = run([exe, "simulate", path, "-w", cap, "--at", point,
                                 "--format", "json"] + seed)
             if rc != 0:
-                print(f"FAIL {name} @{point}: simulate exited {rc}: {err.strip()}")
+                print(f"FAIL {name}{tag} @{point}: simulate exited {rc}: {err.strip()}")
                 failures += 1
                 continue
             summ = json.loads(out)
             rc, out, err = run([exe, "analyze", cap, "--format", "json"])
             if rc not in (0, 1):
-                print(f"FAIL {name} @{point}: analyze exited {rc}: {err.strip()}")
+                print(f"FAIL {name}{tag} @{point}: analyze exited {rc}: {err.strip()}")
                 failures += 1
                 continue
             rep = json.loads(out)
@@ -219,23 +243,23 @@ def main():
                 missed = [x for x in expect if x not in got]
                 false = [x for x in alarms if x not in expect]
                 if missed or false:
-                    print(f"FAIL {name} @{point}: findings {got}; expected {expect}: "
+                    print(f"FAIL {name}{tag} @{point}: findings {got}; expected {expect}: "
                           f"missed {missed}, not expected {false}")
                     failures += 1
                 else:
-                    print(f"ok   {name} @{point}: findings {got}")
+                    print(f"ok   {name}{tag} @{point}: findings {got}")
             for r in (x for x in mine if x["point"] == point and x["finding"] != "-"):
                 checked += 1
                 fs = [f for f in rep["findings"] if f["id"] == r["finding"]]
                 if not fs:
-                    print(f"FAIL {name} @{point}: {r['finding']} missing ({r['where']})")
+                    print(f"FAIL {name}{tag} @{point}: {r['finding']} missing ({r['where']})")
                     failures += 1
                     continue
                 ok, msg = check_row(r, fs[0], doc, summ, r["where"])
-                print(f"{'ok  ' if ok else 'FAIL'} {name} @{point}: {r['finding']}: {msg}")
+                print(f"{'ok  ' if ok else 'FAIL'} {name}{tag} @{point}: {r['finding']}: {msg}")
                 failures += not ok
-    print(f"roundtrip: {checked} checks, {failures} failed")
-    return 1 if failures else 0
+    CHECKED[0] = checked
+    return failures
 
 
 if __name__ == "__main__":
