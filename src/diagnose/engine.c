@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "diagnose/diag_internal.h"
 
@@ -50,6 +52,7 @@ struct diag_engine {
     void *state[N_DETECTORS];
     pending **pend;
     size_t pend_mask;           /* buckets - 1 */
+    uint64_t seed;              /* key_hash secret, random per engine */
     size_t pend_count;
     vantage_votes votes;
     bool oom;
@@ -145,6 +148,12 @@ diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen
     if (e->pend == NULL)
         goto out_free;
     e->pend_mask = PENDING_BUCKETS_MIN - 1;
+    /* getrandom(2); on failure the clock still varies the seed per run */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (getrandom(&e->seed, sizeof e->seed, GRND_NONBLOCK) != (ssize_t)sizeof e->seed)
+        e->seed = 0;
+    e->seed ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL;
     for (size_t i = 0; i < N_DETECTORS; i++) {
         if (detectors[i]->create == NULL)
             continue;
@@ -207,12 +216,35 @@ static void conn_key(const flow_conn *c, pkt_addr *a, uint16_t *pa, pkt_addr *b,
     *pb = cf ? c->server.port : c->client.port;
 }
 
-static uint32_t key_hash(const pkt_addr *a, uint16_t pa, const pkt_addr *b, uint16_t pb)
+/* MurmurHash3's 64-bit finaliser: every input bit moves every output bit. */
+static uint64_t fmix64(uint64_t k)
 {
-    uint64_t h = 1469598103934665603ULL;     /* FNV-1a over the key */
-    for (int i = 0; i < 16; i++)
-        h = (h ^ a->b[i] ^ ((uint64_t)b->b[i] << 8)) * 1099511628211ULL;
-    h = (h ^ pa ^ ((uint64_t)pb << 16)) * 1099511628211ULL;
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Keyed with the engine's random seed (as the flow table is), so that a
+ * crafted capture cannot choose 4-tuples that share a bucket. */
+static uint32_t key_hash(const diag_engine *e, const pkt_addr *a, uint16_t pa,
+                         const pkt_addr *b, uint16_t pb)
+{
+    uint64_t h = e->seed;
+    h = fmix64(h ^ load64(a->b));
+    h = fmix64(h ^ load64(a->b + 8));
+    h = fmix64(h ^ load64(b->b));
+    h = fmix64(h ^ load64(b->b + 8));
+    h = fmix64(h ^ ((uint64_t)pa | (uint64_t)pb << 16));
     return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -222,7 +254,7 @@ static pending *take_pending(diag_engine *e, const flow_conn *c)
     pkt_addr a, b;
     uint16_t pa, pb;
     conn_key(c, &a, &pa, &b, &pb);
-    uint32_t h = key_hash(&a, pa, &b, pb);
+    uint32_t h = key_hash(e, &a, pa, &b, pb);
     pending **pp = &e->pend[h & e->pend_mask];
     for (; *pp != NULL; pp = &(*pp)->next) {
         pending *p = *pp;
@@ -264,7 +296,7 @@ static void keep_pending(diag_engine *e, const flow_conn *c)
         return;
     }
     conn_key(c, &p->a, &p->pa, &p->b, &p->pb);
-    p->hash = key_hash(&p->a, p->pa, &p->b, p->pb);
+    p->hash = key_hash(e, &p->a, p->pa, &p->b, p->pb);
     p->conn = *c;
     p->next = e->pend[p->hash & e->pend_mask];
     e->pend[p->hash & e->pend_mask] = p;
