@@ -186,11 +186,14 @@ static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
        the order their pairs ended, not in SYN order) */
     const tw_event *pick[8];
     size_t npick = 0;
-    for (size_t i = g->first_rejected; i < ctx->n_tw; i++) {
+    uint64_t seen = 0;
+    for (size_t i = g->first_rejected; i < ctx->n_tw && seen < g->rejected; i++) {
         const tw_event *e = &ctx->tw[i];
-        if (!rejected(e) || e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset ||
+        if (!rejected(e) || e->not_tw || e->unpaired || e->gap_s < 0 ||
+            e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset ||
             memcmp(e->client.b, g->client.b, 16) != 0)
             continue;
+        seen++;
         /* keep the 8 earliest: insertion into a short sorted array */
         size_t at = npick;
         while (at > 0 && pick[at - 1]->syn_packet > e->syn_packet)
