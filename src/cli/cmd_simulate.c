@@ -177,20 +177,24 @@ static void print_text(FILE *out, const sim_scenario *sc, const run_result *r,
 }
 
 /* One row of the side-by-side table; the change column only when they differ. */
-static void cmp_row(FILE *out, const char *what, uint64_t x, uint64_t y)
+static void cmp_row(FILE *out, int w, const char *what, uint64_t x, uint64_t y)
 {
-    fprintf(out, "%-26s %14llu %16llu", what, (unsigned long long)x, (unsigned long long)y);
+    fprintf(out, "%-*s %14llu %16llu", w, what, (unsigned long long)x, (unsigned long long)y);
     if (x != y)
         fprintf(out, "   %+lld", (long long)y - (long long)x);
     fputc('\n', out);
 }
 
-static void cmp_dur_row(FILE *out, const char *what, sim_ns x, sim_ns y)
+static void cmp_dur_row(FILE *out, int w, const char *what, sim_ns x, sim_ns y)
 {
-    char a[32], b[32];
+    char a[32], b[32], d[32];
     fmt_dur(a, sizeof a, x);
     fmt_dur(b, sizeof b, y);
-    fprintf(out, "%-26s %14s %16s%s\n", what, a, b, x != y ? "   changed" : "");
+    fmt_dur(d, sizeof d, y > x ? y - x : x - y);
+    if (x != y)
+        fprintf(out, "%-*s %14s %16s   %c%s\n", w, what, a, b, y > x ? '+' : '-', d);
+    else
+        fprintf(out, "%-*s %14s %16s\n", w, what, a, b);
 }
 
 static const sim_host_peak *find_host_peak(const sim_summary *s, const char *name)
@@ -213,19 +217,30 @@ static void print_compare_text(FILE *out, const sim_scenario *sc, const cli_args
         if (args->occ[i].opt == o_set)
             fprintf(out, " %s", args->occ[i].value);
     fputs("\n\n", out);
-    fprintf(out, "%-26s %14s %16s   %s\n", "", "as written", "with overrides", "change");
-    cmp_row(out, "attempts", x->attempts, y->attempts);
-    cmp_row(out, "successes", x->successes, y->successes);
-    cmp_row(out, "failures", x->failures, y->failures);
+    /* the label column fits the longest host and NAT names */
+    int w = 26;
+    for (int pass = 0; pass < 2; pass++) {
+        const sim_summary *s = pass == 0 ? x : y;
+        for (size_t i = 0; i < s->n_hosts; i++)
+            if ((int)strlen(s->hosts[i].name) + 15 > w)
+                w = (int)strlen(s->hosts[i].name) + 15;
+        for (size_t i = 0; i < s->n_nats; i++)
+            if ((int)strlen(s->nats[i].name) + 18 > w)
+                w = (int)strlen(s->nats[i].name) + 18;
+    }
+    fprintf(out, "%-*s %14s %16s   %s\n", w, "", "as written", "with overrides", "change");
+    cmp_row(out, w, "attempts", x->attempts, y->attempts);
+    cmp_row(out, w, "successes", x->successes, y->successes);
+    cmp_row(out, w, "failures", x->failures, y->failures);
     for (int f = 0; f < SIM_FAIL__COUNT; f++) {
         snprintf(label, sizeof label, "  %s", sim_fail_name((enum sim_fail)f));
-        cmp_row(out, label, x->fail_by[f], y->fail_by[f]);
+        cmp_row(out, w, label, x->fail_by[f], y->fail_by[f]);
     }
-    cmp_row(out, "retried", x->retried, y->retried);
-    cmp_dur_row(out, "connect p50", x->latency_p50, y->latency_p50);
-    cmp_dur_row(out, "connect p90", x->latency_p90, y->latency_p90);
-    cmp_dur_row(out, "connect p99", x->latency_p99, y->latency_p99);
-    cmp_dur_row(out, "connect max", x->latency_max, y->latency_max);
+    cmp_row(out, w, "retried", x->retried, y->retried);
+    cmp_dur_row(out, w, "connect p50", x->latency_p50, y->latency_p50);
+    cmp_dur_row(out, w, "connect p90", x->latency_p90, y->latency_p90);
+    cmp_dur_row(out, w, "connect p99", x->latency_p99, y->latency_p99);
+    cmp_dur_row(out, w, "connect max", x->latency_max, y->latency_max);
     /* hosts of either run, in the first run's order then any new ones */
     for (int pass = 0; pass < 2; pass++) {
         const sim_summary *s = pass == 0 ? x : y;
@@ -235,18 +250,18 @@ static void print_compare_text(FILE *out, const sim_scenario *sc, const cli_args
             const sim_host_peak *hx = find_host_peak(x, s->hosts[i].name);
             const sim_host_peak *hy = find_host_peak(y, s->hosts[i].name);
             snprintf(label, sizeof label, "TIME_WAIT peak %s", s->hosts[i].name);
-            cmp_row(out, label, hx ? hx->timewait_peak : 0, hy ? hy->timewait_peak : 0);
+            cmp_row(out, w, label, hx ? hx->timewait_peak : 0, hy ? hy->timewait_peak : 0);
         }
     }
     for (size_t i = 0; i < x->n_nats && i < y->n_nats; i++) {
         snprintf(label, sizeof label, "NAT %s peak ports", x->nats[i].name);
-        cmp_row(out, label, x->nats[i].ports_peak, y->nats[i].ports_peak);
+        cmp_row(out, w, label, x->nats[i].ports_peak, y->nats[i].ports_peak);
         snprintf(label, sizeof label, "NAT %s SYNs dropped", x->nats[i].name);
-        cmp_row(out, label, x->nats[i].syn_dropped, y->nats[i].syn_dropped);
+        cmp_row(out, w, label, x->nats[i].syn_dropped, y->nats[i].syn_dropped);
         snprintf(label, sizeof label, "NAT %s frags dropped", x->nats[i].name);
-        cmp_row(out, label, x->nats[i].frag_dropped, y->nats[i].frag_dropped);
+        cmp_row(out, w, label, x->nats[i].frag_dropped, y->nats[i].frag_dropped);
     }
-    cmp_row(out, "packets", x->packets, y->packets);
+    cmp_row(out, w, "packets", x->packets, y->packets);
 }
 
 /* ---- JSON output (schema: docs/scenarios.md) ------------------------------------------ */
