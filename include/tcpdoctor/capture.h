@@ -10,11 +10,17 @@
 
 /* One frame as read.  data borrows from the reader: valid until the next
  * cap_next() or cap_close(). */
+/* Frame times are clamped to [0, CAP_TS_MAX] (2^62 ns: the year 2116, past
+ * the end of the pcap format's 32-bit seconds): a damaged or crafted file
+ * cannot hold times that overflow when later stages add or subtract two of
+ * them.  Clamped frames are counted (cap_file_stats.ts_clamped). */
+#define CAP_TS_MAX (INT64_C(1) << 62)
+
 typedef struct cap_frame {
     const uint8_t *data;
     uint32_t caplen;
     uint32_t wirelen;
-    int64_t  ts_ns;         /* ns since the Unix epoch */
+    int64_t  ts_ns;         /* ns since the Unix epoch, within [0, CAP_TS_MAX] */
     int      dlt;           /* link type of this frame (DLT_*) */
     uint16_t source;        /* index of the file it came from */
     uint64_t file_packet;   /* 1-based number within that file */
@@ -28,6 +34,7 @@ typedef struct cap_file_stats {
     const char *name;       /* as given ("-" for stdin); borrowed */
     uint64_t packets;       /* frames read from it */
     uint64_t filtered;      /* of those, rejected by the BPF filter */
+    uint64_t ts_clamped;    /* of those, with a time outside [0, CAP_TS_MAX] */
     bool     failed;        /* stopped early on a read error */
     int      dlt;           /* link type of the first interface */
     const char *reader;     /* "libpcap" or "libwiretap" */

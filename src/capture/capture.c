@@ -51,6 +51,7 @@ typedef struct cap_input {
     cap_frame head;
     uint64_t packets;
     uint64_t filtered;
+    uint64_t ts_clamped;        /* frames whose time clamp_time() moved */
     unsigned long wtap_skipped;     /* records that are not packets (pcapng
                                        systemd journal, events...) */
     unsigned long head_skipped;     /* of those, just before the head frame:
@@ -166,6 +167,16 @@ static int switch_to_wiretap(cap_input *in, char *why, size_t whylen)
     return 0;
 }
 
+/* Times before 1970 or after CAP_TS_MAX come only from damaged or crafted
+ * files: clamped (and counted) so that no later stage overflows on them. */
+static void clamp_time(cap_input *in, cap_frame *f)
+{
+    if (f->ts_ns >= 0 && f->ts_ns <= CAP_TS_MAX)
+        return;
+    f->ts_ns = f->ts_ns < 0 ? 0 : CAP_TS_MAX;
+    in->ts_clamped++;
+}
+
 /* Read the next frame of one input into its head.  1 ok, 0 end, -1 error. */
 static int refill(cap_input *in, uint16_t index, char *errbuf, size_t errlen)
 {
@@ -182,8 +193,8 @@ static int refill(cap_input *in, uint16_t index, char *errbuf, size_t errlen)
             f->data = data;
             f->caplen = h->caplen;
             f->wirelen = h->len;
-            /* opened with nanosecond precision: tv_usec holds ns.  Times
-               past 2262 (int64 ns) are clamped: a damaged or crafted file. */
+            /* opened with nanosecond precision: tv_usec holds ns.  Seconds
+               beyond int64 ns are cut here; see clamp_time() for the rest. */
             const int64_t max_s = INT64_MAX / 1000000000LL - 1;
             int64_t sec = (int64_t)h->ts.tv_sec;
             if (sec > max_s)
@@ -225,6 +236,7 @@ static int refill(cap_input *in, uint16_t index, char *errbuf, size_t errlen)
     in->packets++;
     f->source = index;
     f->file_packet = in->packets + in->wtap_skipped;
+    clamp_time(in, f);
     in->has_head = true;
     return 1;
 }
@@ -384,6 +396,7 @@ void cap_file_stats_get(const cap_reader *r, size_t i, cap_file_stats *out)
     out->name = in->name;
     out->packets = in->packets;
     out->filtered = in->filtered;
+    out->ts_clamped = in->ts_clamped;
     out->failed = in->failed;
     out->dlt = in->dlt;
     out->reader = in->wtap != NULL ? "libwiretap" : "libpcap";

@@ -229,6 +229,10 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
         cap_file_stats fs;
         cap_file_stats_get(r, i, &fs);
         st->filtered += fs.filtered;
+        if (fs.ts_clamped > 0)
+            fprintf(stderr, "tcpdoctor: %s: %" PRIu64 " frame%s had a time stamp before 1970 or "
+                    "after 2116 (a damaged or crafted file); their times were set to the nearest end of that range\n",
+                    fs.name, fs.ts_clamped, fs.ts_clamped == 1 ? "" : "s");
     }
     if (st->unsupported_dlt) {
         char lt[128];

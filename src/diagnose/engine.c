@@ -334,9 +334,10 @@ static void vote_vantage(diag_engine *e, const flow_conn *c)
         int64_t b = c->established_ts - c->synack_ts;
         if (a >= 0 && b >= 0 && (a > 0 || b > 0)) {
             vv->samples++;
-            if (a * 4 < b)
+            /* in double: capture times may be far apart (CAP_TS_MAX) */
+            if ((double)a * 4 < (double)b)
                 vv->server++;
-            else if (b * 4 < a)
+            else if ((double)b * 4 < (double)a)
                 vv->client++;
             else
                 vv->path++;

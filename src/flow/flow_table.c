@@ -309,17 +309,30 @@ static void requeue(flow_table *t, flow_list *l, uint32_t i)
     list_append(t, l, i);
 }
 
+/* Time stamps come from the capture, which may hold any 64-bit value:
+ * arithmetic on them saturates instead of overflowing (d >= 0). */
+static inline int64_t ts_add(int64_t t, int64_t d)
+{
+    return t > INT64_MAX - d ? INT64_MAX : t + d;
+}
+
+static inline int64_t ts_sub(int64_t t, int64_t d)
+{
+    return t < INT64_MIN + d ? INT64_MIN : t - d;
+}
+
 /* Write out closed entries idle for more than linger_ns. */
 static void expire(flow_table *t, int64_t now)
 {
+    const int64_t horizon = ts_sub(now, t->cfg.linger_ns);
     while (t->closed.head != NIL) {
         uint32_t i = t->closed.head;
         flow_entry *e = E(t, i);
-        if (now - e->queued_ts <= t->cfg.linger_ns) {
-            t->expire_at = e->queued_ts + t->cfg.linger_ns;
+        if (e->queued_ts >= horizon) {
+            t->expire_at = ts_add(e->queued_ts, t->cfg.linger_ns);
             return;
         }
-        if (now - e->live.conn.last_ts <= t->cfg.linger_ns) {
+        if (e->live.conn.last_ts >= horizon) {
             requeue(t, &t->closed, i);
             continue;
         }
@@ -451,8 +464,8 @@ static void touch(flow_table *t, uint32_t i)
     e->on_closed = e->live.closed;
     e->queued_ts = e->live.conn.last_ts;
     list_append(t, e->on_closed ? &t->closed : &t->open, i);
-    if (e->on_closed && e->queued_ts + t->cfg.linger_ns < t->expire_at)
-        t->expire_at = e->queued_ts + t->cfg.linger_ns;
+    if (e->on_closed && ts_add(e->queued_ts, t->cfg.linger_ns) < t->expire_at)
+        t->expire_at = ts_add(e->queued_ts, t->cfg.linger_ns);
 }
 
 static frag_slot *frag_slot_for(flow_table *t, const pkt_addr *src, const pkt_addr *dst,
