@@ -288,6 +288,15 @@ static void grow_pending(diag_engine *e)
     e->pend_mask = nb - 1;
 }
 
+/* Insert p (its key and hash set); also puts a taken entry back unchanged. */
+static void repend(diag_engine *e, pending *p)
+{
+    p->next = e->pend[p->hash & e->pend_mask];
+    e->pend[p->hash & e->pend_mask] = p;
+    if (++e->pend_count > e->pend_mask + 1)
+        grow_pending(e);
+}
+
 static void keep_pending(diag_engine *e, const flow_conn *c)
 {
     pending *p = malloc(sizeof *p);
@@ -298,19 +307,7 @@ static void keep_pending(diag_engine *e, const flow_conn *c)
     conn_key(c, &p->a, &p->pa, &p->b, &p->pb);
     p->hash = key_hash(e, &p->a, p->pa, &p->b, p->pb);
     p->conn = *c;
-    p->next = e->pend[p->hash & e->pend_mask];
-    e->pend[p->hash & e->pend_mask] = p;
-    if (++e->pend_count > e->pend_mask + 1)
-        grow_pending(e);
-}
-
-/* Put a taken entry back, unchanged (see diag_engine_conn). */
-static void repend(diag_engine *e, pending *p)
-{
-    p->next = e->pend[p->hash & e->pend_mask];
-    e->pend[p->hash & e->pend_mask] = p;
-    if (++e->pend_count > e->pend_mask + 1)
-        grow_pending(e);
+    repend(e, p);
 }
 
 static bool is_initial_ttl(uint8_t t)
