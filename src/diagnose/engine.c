@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/hash_internal.h"
 #include "diagnose/diag_internal.h"
 
 /* Finish order: specific causes first, the catch-all syn-unanswered last. */
@@ -216,23 +217,7 @@ static void conn_key(const flow_conn *c, pkt_addr *a, uint16_t *pa, pkt_addr *b,
     *pb = cf ? c->server.port : c->client.port;
 }
 
-/* MurmurHash3's 64-bit finaliser: every input bit moves every output bit. */
-static uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
 
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 /* Keyed with the engine's random seed (as the flow table is), so that a
  * crafted capture cannot choose 4-tuples that share a bucket. */

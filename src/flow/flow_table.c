@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/hash_internal.h"
 #include "flow/flow_internal.h"
 
 /*
@@ -122,29 +123,12 @@ static inline flow_node *N(const flow_table *t, uint32_t i)
     return &t->nodes[i];
 }
 
-/* 64-bit finaliser of MurmurHash3 (fmix64): every input bit affects every
- * output bit.  Portable C11, no 128-bit arithmetic. */
-static inline uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
 
 static inline uint64_t mix(uint64_t h, uint64_t w)
 {
     return fmix64(h ^ w) * 0x9e3779b97f4a7c15ULL;
 }
 
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 /* Seeded hash of the canonical key.  Each 64-bit word is xored with its
  * own secret derived from the table's random seed before two of them are
