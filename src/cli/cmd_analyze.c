@@ -40,27 +40,6 @@ static void to_engine(void *ctx, const pkt_view *v, enum pkt_status st)
     diag_engine_packet(ctx, v, st);
 }
 
-static void fill_info(rep_run_info *in, const pipe_stats *st)
-{
-    in->frames = st->frames;
-    in->filtered = st->filtered;
-    in->tcp = st->tcp;
-    in->tcp_fragments = st->tcp_fragments;
-    in->other_fragments = st->other_fragments;
-    in->not_tcp = st->not_tcp;
-    in->not_ip = st->not_ip;
-    in->malformed = st->malformed;
-    in->unsupported_dlt = st->unsupported_dlt;
-    in->incarnations = st->flow.incarnations;
-    in->tuples_peak = st->flow.tuples_peak;
-    in->evictions = st->flow.evictions;
-    in->expirations = st->flow.expirations;
-    memcpy(in->anomalies, st->anomalies, sizeof in->anomalies);
-    in->input_errors = st->input_errors;
-    in->first_ts = st->first_ts;
-    in->last_ts = st->last_ts;
-}
-
 int cmd_analyze(int argc, char **argv)
 {
     enum { O_HELP, O_FORMAT, O_OUT, O_NOCOLOR, O_VANTAGE, O_MAXFLOWS, O_LINGER };
@@ -150,7 +129,7 @@ int cmd_analyze(int argc, char **argv)
     info.filter = bpf;
     info.vantage = diag_engine_vantage(eng);
     info.vantage_given = dc.vantage != DIAG_VANTAGE_UNKNOWN;
-    fill_info(&info, &st);
+    pipe_run_info(&info, &st);
     if (json)
         rep_findings_json(out, &fs, &info);
     else

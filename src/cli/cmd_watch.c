@@ -490,22 +490,7 @@ static void fill_info(rep_run_info *in, const watch *w, const cap_live_stats *cs
     in->filter = w->bpf;
     in->vantage = diag_engine_vantage(w->eng);
     in->vantage_given = w->dc.vantage != DIAG_VANTAGE_UNKNOWN;
-    in->frames = st->frames;
-    in->tcp = st->tcp;
-    in->tcp_fragments = st->tcp_fragments;
-    in->other_fragments = st->other_fragments;
-    in->not_tcp = st->not_tcp;
-    in->not_ip = st->not_ip;
-    in->malformed = st->malformed;
-    in->unsupported_dlt = st->unsupported_dlt;
-    in->incarnations = st->flow.incarnations;
-    in->tuples_peak = st->flow.tuples_peak;
-    in->evictions = st->flow.evictions;
-    in->expirations = st->flow.expirations;
-    memcpy(in->anomalies, st->anomalies, sizeof in->anomalies);
-    in->input_errors = st->input_errors;
-    in->first_ts = st->first_ts;
-    in->last_ts = st->last_ts;
+    pipe_run_info(in, st);     /* filtered stays 0: the kernel applies the filter */
     in->live_iface = w->iface;
     in->live_stats_ok = cs->stats_ok;
     in->live_recv = cs->recv;

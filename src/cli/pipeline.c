@@ -264,6 +264,27 @@ void pipe_frame(const pipe_opts *o, pipe_stats *st, flow_table *t, const cap_fra
     account(o, st, t, &v, ps);
 }
 
+void pipe_run_info(rep_run_info *in, const pipe_stats *st)
+{
+    in->frames = st->frames;
+    in->filtered = st->filtered;
+    in->tcp = st->tcp;
+    in->tcp_fragments = st->tcp_fragments;
+    in->other_fragments = st->other_fragments;
+    in->not_tcp = st->not_tcp;
+    in->not_ip = st->not_ip;
+    in->malformed = st->malformed;
+    in->unsupported_dlt = st->unsupported_dlt;
+    in->incarnations = st->flow.incarnations;
+    in->tuples_peak = st->flow.tuples_peak;
+    in->evictions = st->flow.evictions;
+    in->expirations = st->flow.expirations;
+    memcpy(in->anomalies, st->anomalies, sizeof in->anomalies);
+    in->input_errors = st->input_errors;
+    in->first_ts = st->first_ts;
+    in->last_ts = st->last_ts;
+}
+
 void pipe_print_stats(FILE *out, const pipe_stats *st)
 {
     fprintf(out, "frames %" PRIu64, st->frames);

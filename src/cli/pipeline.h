@@ -9,6 +9,7 @@
 #include "tcpdoctor/capture.h"
 #include "tcpdoctor/flow.h"
 #include "tcpdoctor/packet.h"
+#include "tcpdoctor/report.h"
 
 typedef struct pipe_opts {
     const char *const *files;
@@ -52,6 +53,10 @@ int pipe_run(const pipe_opts *o, pipe_stats *st);
  * to o->on_packet and the table exactly as pipe_run() does with a file's
  * frames (o->files, o->bpf and o->progress are not used). */
 void pipe_frame(const pipe_opts *o, pipe_stats *st, flow_table *t, const cap_frame *f);
+
+/* Copy the run's counts into the report's statistics (the other fields of
+ * *in are left as they are). */
+void pipe_run_info(rep_run_info *in, const pipe_stats *st);
 
 /* Print the statistics summary (frames, kinds, anomalies, table) to out. */
 void pipe_print_stats(FILE *out, const pipe_stats *st);

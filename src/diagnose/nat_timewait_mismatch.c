@@ -63,6 +63,14 @@ static bool rejected(const tw_event *e)
     return e->outcome != TW_ACCEPTED;
 }
 
+/* The reuses this finding measures: a SYN after a connection the server
+ * closed first with FINs, TIME_WAIT's doing, with a known interval. */
+static bool counted(const tw_event *e)
+{
+    return !e->unpaired && !e->not_tw && e->prev_closer == FLOW_SIDE_SERVER &&
+           !e->prev_reset && e->gap_s >= 0;
+}
+
 /* Which stacks' defaults lie within [lo, hi] (hi < 0: no upper bound). */
 static void name_defaults(char *buf, size_t len, double lo, double hi)
 {
@@ -189,9 +197,7 @@ static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
     uint64_t seen = 0;
     for (size_t i = g->first_rejected; i < ctx->n_tw && seen < g->rejected; i++) {
         const tw_event *e = &ctx->tw[i];
-        if (!rejected(e) || e->not_tw || e->unpaired || e->gap_s < 0 ||
-            e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset ||
-            memcmp(e->client.b, g->client.b, 16) != 0)
+        if (!counted(e) || !rejected(e) || memcmp(e->client.b, g->client.b, 16) != 0)
             continue;
         seen++;
         /* keep the 8 earliest: insertion into a short sorted array */
@@ -248,7 +254,7 @@ static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
     int rc = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = &ctx->tw[i];
-        if (e->unpaired || e->not_tw || e->prev_closer != FLOW_SIDE_SERVER || e->prev_reset || e->gap_s < 0)
+        if (!counted(e))
             continue;
         size_t k;
         for (k = 0; k < ng; k++)

@@ -495,16 +495,22 @@ static void kernel_error_message_is_reported(void **state)
     audit_snapshot_free(s);
 }
 
+/* One established socket, then an NLMSG_DONE whose error field is err. */
+static void one_socket_then_done(msgbuf *m, int err)
+{
+    done(m, sock_msg(m, AF_INET, ESTABLISHED, "10.0.0.1", 40000, "10.0.0.9", 80, 0));
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(m->b + m->len);
+    nlh->nlmsg_type = NLMSG_DONE;
+    int *e = mnl_nlmsg_put_extra_header(nlh, sizeof *e);
+    *e = err;
+    done(m, nlh);
+}
+
 static void dump_ended_by_an_error_is_reported(void **state)
 {
     (void)state;
     msgbuf m = { .len = 0 };
-    done(&m, sock_msg(&m, AF_INET, ESTABLISHED, "10.0.0.1", 40000, "10.0.0.9", 80, 0));
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(m.b + m.len);
-    nlh->nlmsg_type = NLMSG_DONE;
-    int *e = mnl_nlmsg_put_extra_header(nlh, sizeof *e);
-    *e = -ENOBUFS;
-    done(&m, nlh);
+    one_socket_then_done(&m, -ENOBUFS);
     audit_snapshot *s = snapshot_for(NULL);
     char err[256] = "";
     assert_int_equal(parse(s, &m, err, sizeof err), -ENOBUFS);
@@ -517,12 +523,7 @@ static void done_with_an_impossible_error_code_is_refused(void **state)
 {
     (void)state;
     msgbuf m = { .len = 0 };
-    done(&m, sock_msg(&m, AF_INET, ESTABLISHED, "10.0.0.1", 40000, "10.0.0.9", 80, 0));
-    struct nlmsghdr *nlh = mnl_nlmsg_put_header(m.b + m.len);
-    nlh->nlmsg_type = NLMSG_DONE;
-    int *e = mnl_nlmsg_put_extra_header(nlh, sizeof *e);
-    *e = INT_MIN;
-    done(&m, nlh);
+    one_socket_then_done(&m, INT_MIN);
     audit_snapshot *s = snapshot_for(NULL);
     char err[256] = "";
     assert_int_equal(parse(s, &m, err, sizeof err), -EINVAL);

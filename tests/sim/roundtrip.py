@@ -196,19 +196,16 @@ def main():
     checked = 0
     tmp = tempfile.mkdtemp(prefix="td-roundtrip-")
     for sd in seeds:
-        failures += run_all(exe, sdir, files, rows, sd, tmp)
-        checked += CHECKED[0]
-        CHECKED[0] = 0
+        f, c = run_all(exe, sdir, files, rows, sd, tmp)
+        failures += f
+        checked += c
     print(f"roundtrip: {checked} checks, {failures} failed"
           + (f" (seeds {seeds[0]}-{seeds[-1]})" if seeds != [None] else ""))
     return 1 if failures else 0
 
 
-CHECKED = [0]
-
-
 def run_all(exe, sdir, files, rows, sd, tmp):
-    """Every scenario once with seed sd (None: its own); the number of failures."""
+    """Every scenario once with seed sd (None: its own): (failures, checks)."""
     failures = 0
     checked = 0
     seed = ["--seed", sd] if sd is not None else []
@@ -258,8 +255,7 @@ def run_all(exe, sdir, files, rows, sd, tmp):
                 ok, msg = check_row(r, fs[0], doc, summ, r["where"])
                 print(f"{'ok  ' if ok else 'FAIL'} {name}{tag} @{point}: {r['finding']}: {msg}")
                 failures += not ok
-    CHECKED[0] = checked
-    return failures
+    return failures, checked
 
 
 if __name__ == "__main__":
