@@ -126,9 +126,15 @@ diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen
 void diag_engine_free(diag_engine *e);
 
 /* Feed every packet (optional detectors look at fragments and timestamps)
- * and every finished incarnation (flow_sink_fn compatible: ctx = engine). */
+ * and every finished incarnation: diag_engine_conn is a flow_sink_fn (ctx =
+ * engine, with diag_engine_tuple_free as the table's tuple_free).  The
+ * engine keeps a record that ended FLOW_END_REUSED in *tuple_data to pair it
+ * with the next incarnation of its 4-tuple; with tuple_data NULL, records
+ * are not paired.  Without a flow table, keep one pointer per 4-tuple
+ * under the same rules as flow_sink_fn. */
 void diag_engine_packet(diag_engine *e, const pkt_view *v, enum pkt_status st);
-void diag_engine_conn(void *engine, const flow_conn *c);
+void diag_engine_conn(void *engine, const flow_conn *c, void **tuple_data);
+void diag_engine_tuple_free(void *engine, void *tuple_data);
 
 /* After the last packet and flow_table_flush(): run the detectors' final
  * passes and fill *out (sorted, most important first).  0, or -ENOMEM. */

@@ -114,8 +114,18 @@ typedef struct flow_conn {
     char     history[FLOW_HISTORY_MAX + 1];
 } flow_conn;
 
-/* Called once per finished incarnation. */
-typedef void (*flow_sink_fn)(void *ctx, const flow_conn *c);
+/*
+ * Called once per finished incarnation.  *tuple_data is the sink's own
+ * pointer for this 4-tuple, kept in the table's entry: NULL with the first
+ * record of a 4-tuple, then whatever the sink left there when the record
+ * before ended FLOW_END_REUSED (the next one of the same 4-tuple always
+ * follows such a record).  After a record with any other end the table
+ * drops the 4-tuple and clears the pointer, so the sink must release what
+ * it kept there.  This pairs consecutive incarnations without a lookup.
+ */
+typedef void (*flow_sink_fn)(void *ctx, const flow_conn *c, void **tuple_data);
+/* Releases tuple data the sink left when the table is freed unflushed. */
+typedef void (*flow_tuple_free_fn)(void *ctx, void *tuple_data);
 
 typedef struct flow_config {
     uint32_t capacity;          /* max 4-tuples held; 0 = FLOW_DEFAULT_CAPACITY */
@@ -124,6 +134,7 @@ typedef struct flow_config {
     uint64_t hash_seed;         /* 0 = random per table */
     flow_sink_fn sink;
     void    *sink_ctx;
+    flow_tuple_free_fn tuple_free;  /* may be NULL when the sink keeps nothing */
 } flow_config;
 
 /* 1 M entries: about 400 MiB at most; see docs/conns.md. */
@@ -146,6 +157,8 @@ typedef struct flow_table flow_table;
 
 /* New table; NULL on allocation failure (errbuf says why). */
 flow_table *flow_table_new(const flow_config *cfg, char *errbuf, size_t errlen);
+/* Free the table without writing what it holds (flush first for that); tuple
+ * data the sink left is handed to cfg.tuple_free. */
 void flow_table_free(flow_table *t);
 
 /* Account one decoded packet (status PKT_TCP or PKT_TCP_FRAGMENT). */

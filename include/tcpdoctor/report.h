@@ -23,8 +23,8 @@ rep_conn_writer *rep_conn_writer_new(FILE *out, enum rep_conn_format fmt);
 /* Time origin for the table's relative times: set before the first row. */
 void rep_conn_writer_set_origin(rep_conn_writer *w, int64_t t0_ns);
 
-/* Write one incarnation (usable directly as a flow_sink_fn with ctx = w). */
-void rep_conn_write(void *w, const flow_conn *c);
+/* Write one incarnation. */
+void rep_conn_write(rep_conn_writer *w, const flow_conn *c);
 
 /* Rows written so far. */
 uint64_t rep_conn_rows(const rep_conn_writer *w);

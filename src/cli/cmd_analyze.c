@@ -103,6 +103,7 @@ int cmd_analyze(int argc, char **argv)
         .progress = true,
         .sink = diag_engine_conn,
         .sink_ctx = eng,
+        .tuple_free = diag_engine_tuple_free,
         .on_packet = to_engine,
         .packet_ctx = eng,
     };

@@ -565,7 +565,8 @@ static int watch_run(watch *w)
         goto out_cap;
     }
     flow_config fc = { .capacity = w->max_flows, .linger_ns = w->linger_ns,
-                       .sink = diag_engine_conn, .sink_ctx = w->eng };
+                       .sink = diag_engine_conn, .sink_ctx = w->eng,
+                       .tuple_free = diag_engine_tuple_free };
     w->table = flow_table_new(&fc, err, sizeof err);
     w->live = diag_live_new(WATCH_CONFIRM);
     if (w->table == NULL || w->live == NULL) {

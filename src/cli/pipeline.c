@@ -152,6 +152,7 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
         .linger_ns = o->linger_ns,
         .sink = o->sink,
         .sink_ctx = o->sink_ctx,
+        .tuple_free = o->tuple_free,
     };
     flow_table *t = flow_table_new(&fc, err, sizeof err);
     if (t == NULL) {

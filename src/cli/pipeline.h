@@ -20,6 +20,7 @@ typedef struct pipe_opts {
     bool progress;              /* progress line on stderr when it is a tty */
     flow_sink_fn sink;
     void *sink_ctx;
+    flow_tuple_free_fn tuple_free;  /* see flow_config */
     /* Called for every decoded frame before the flow table (may be NULL). */
     void (*on_packet)(void *ctx, const pkt_view *v, enum pkt_status st);
     void *packet_ctx;

@@ -3,10 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
-#include "common/hash_internal.h"
 #include "diagnose/diag_internal.h"
 
 /* Finish order: specific causes first, the catch-all syn-unanswered last. */
@@ -28,18 +25,14 @@ static const diag_detector *const detectors[] = {
 };
 #define N_DETECTORS (sizeof detectors / sizeof detectors[0])
 
-/* Previous incarnations waiting for the next one of the same 4-tuple, in
- * a chained hash that doubles when it holds more entries than buckets.
- * The key and its hash lead the node so a lookup rarely touches the record. */
+/* A previous incarnation waiting for the next one of the same 4-tuple: the
+ * flow table keeps the pointer in the 4-tuple's entry (flow_sink_fn's
+ * tuple_data), so pairing costs no lookup.  Released records go on a free
+ * list and are reused, still warm in cache. */
 typedef struct pending {
-    struct pending *next;
-    uint32_t hash;
-    uint16_t pa, pb;
-    pkt_addr a, b;
+    struct pending *next_free;
     flow_conn conn;
 } pending;
-
-#define PENDING_BUCKETS_MIN 4096
 
 /* Handshake timing votes for the vantage point (see infer_vantage). */
 typedef struct vantage_votes {
@@ -51,10 +44,7 @@ struct diag_engine {
     diag_config cfg;
     diag_ctx ctx;
     void *state[N_DETECTORS];
-    pending **pend;
-    size_t pend_mask;           /* buckets - 1 */
-    uint64_t seed;              /* key_hash secret, random per engine */
-    size_t pend_count;
+    pending *free_pending;      /* released records, for reuse */
     vantage_votes votes;
     bool oom;
 };
@@ -145,16 +135,6 @@ diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen
         goto out_nomem;
     e->cfg = *cfg;
     e->ctx.vantage = cfg->vantage;
-    e->pend = calloc(PENDING_BUCKETS_MIN, sizeof *e->pend);
-    if (e->pend == NULL)
-        goto out_free;
-    e->pend_mask = PENDING_BUCKETS_MIN - 1;
-    /* getrandom(2); on failure the clock still varies the seed per run */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (getrandom(&e->seed, sizeof e->seed, GRND_NONBLOCK) != (ssize_t)sizeof e->seed)
-        e->seed = 0;
-    e->seed ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL;
     for (size_t i = 0; i < N_DETECTORS; i++) {
         if (detectors[i]->create == NULL)
             continue;
@@ -179,15 +159,11 @@ void diag_engine_free(diag_engine *e)
     for (size_t i = 0; i < N_DETECTORS; i++)
         if (e->state[i] != NULL && detectors[i]->destroy != NULL)
             detectors[i]->destroy(e->state[i]);
-    for (size_t i = 0; e->pend != NULL && i <= e->pend_mask; i++) {
-        pending *p = e->pend[i];
-        while (p != NULL) {
-            pending *n = p->next;
-            free(p);
-            p = n;
-        }
+    while (e->free_pending != NULL) {
+        pending *n = e->free_pending->next_free;
+        free(e->free_pending);
+        e->free_pending = n;
     }
-    free(e->pend);
     free(e->ctx.tw);
     free(e->ctx.explained);
     free(e);
@@ -206,93 +182,29 @@ void diag_engine_packet(diag_engine *e, const pkt_view *v, enum pkt_status st)
             detectors[i]->packet(e->state[i], v, st, &e->ctx);
 }
 
-/* Canonical key of a record's 4-tuple, as the flow table builds it. */
-static void conn_key(const flow_conn *c, pkt_addr *a, uint16_t *pa, pkt_addr *b, uint16_t *pb)
+static pending *pending_get(diag_engine *e)
 {
-    int d = memcmp(c->client.addr.b, c->server.addr.b, 16);
-    bool cf = d < 0 || (d == 0 && c->client.port <= c->server.port);
-    *a = cf ? c->client.addr : c->server.addr;
-    *pa = cf ? c->client.port : c->server.port;
-    *b = cf ? c->server.addr : c->client.addr;
-    *pb = cf ? c->server.port : c->client.port;
-}
-
-
-
-/* Keyed with the engine's random seed (as the flow table is), so that a
- * crafted capture cannot choose 4-tuples that share a bucket. */
-static uint32_t key_hash(const diag_engine *e, const pkt_addr *a, uint16_t pa,
-                         const pkt_addr *b, uint16_t pb)
-{
-    uint64_t h = e->seed;
-    h = fmix64(h ^ load64(a->b));
-    h = fmix64(h ^ load64(a->b + 8));
-    h = fmix64(h ^ load64(b->b));
-    h = fmix64(h ^ load64(b->b + 8));
-    h = fmix64(h ^ ((uint64_t)pa | (uint64_t)pb << 16));
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-/* Take the previous incarnation of c's 4-tuple, if one is waiting. */
-static pending *take_pending(diag_engine *e, const flow_conn *c)
-{
-    pkt_addr a, b;
-    uint16_t pa, pb;
-    conn_key(c, &a, &pa, &b, &pb);
-    uint32_t h = key_hash(e, &a, pa, &b, pb);
-    pending **pp = &e->pend[h & e->pend_mask];
-    for (; *pp != NULL; pp = &(*pp)->next) {
-        pending *p = *pp;
-        if (p->hash == h && p->pa == pa && p->pb == pb && memcmp(p->a.b, a.b, 16) == 0 &&
-            memcmp(p->b.b, b.b, 16) == 0) {
-            *pp = p->next;
-            e->pend_count--;
-            return p;
-        }
+    pending *p = e->free_pending;
+    if (p != NULL) {
+        e->free_pending = p->next_free;
+        return p;
     }
-    return NULL;
-}
-
-static void grow_pending(diag_engine *e)
-{
-    size_t nb = (e->pend_mask + 1) * 2;
-    pending **v = calloc(nb, sizeof *v);
-    if (v == NULL)
-        return;         /* longer chains, still correct */
-    for (size_t i = 0; i <= e->pend_mask; i++) {
-        pending *p = e->pend[i];
-        while (p != NULL) {
-            pending *n = p->next;
-            p->next = v[p->hash & (nb - 1)];
-            v[p->hash & (nb - 1)] = p;
-            p = n;
-        }
-    }
-    free(e->pend);
-    e->pend = v;
-    e->pend_mask = nb - 1;
-}
-
-/* Insert p (its key and hash set); also puts a taken entry back unchanged. */
-static void repend(diag_engine *e, pending *p)
-{
-    p->next = e->pend[p->hash & e->pend_mask];
-    e->pend[p->hash & e->pend_mask] = p;
-    if (++e->pend_count > e->pend_mask + 1)
-        grow_pending(e);
-}
-
-static void keep_pending(diag_engine *e, const flow_conn *c)
-{
-    pending *p = malloc(sizeof *p);
-    if (p == NULL) {
+    p = malloc(sizeof *p);
+    if (p == NULL)
         e->oom = true;
-        return;
-    }
-    conn_key(c, &p->a, &p->pa, &p->b, &p->pb);
-    p->hash = key_hash(e, &p->a, p->pa, &p->b, p->pb);
-    p->conn = *c;
-    repend(e, p);
+    return p;
+}
+
+static void pending_put(diag_engine *e, pending *p)
+{
+    p->next_free = e->free_pending;
+    e->free_pending = p;
+}
+
+void diag_engine_tuple_free(void *engine, void *tuple_data)
+{
+    if (tuple_data != NULL)
+        pending_put(engine, tuple_data);
 }
 
 static bool is_initial_ttl(uint8_t t)
@@ -361,7 +273,7 @@ static enum diag_vantage infer_vantage(const vantage_votes *vv)
     return vv->ttl_samples > 0 ? DIAG_VANTAGE_PATH : DIAG_VANTAGE_UNKNOWN;
 }
 
-void diag_engine_conn(void *engine, const flow_conn *c)
+void diag_engine_conn(void *engine, const flow_conn *c, void **tuple_data)
 {
     diag_engine *e = engine;
     diag_ctx *ctx = &e->ctx;
@@ -378,28 +290,32 @@ void diag_engine_conn(void *engine, const flow_conn *c)
     for (size_t i = 0; i < N_DETECTORS; i++)
         if (detectors[i]->conn != NULL)
             detectors[i]->conn(e->state[i], c, ctx);
-    pending *p = NULL;
-    if (c->incarnation > 1) {
-        p = take_pending(e, c);
-        if (p != NULL)
-            for (size_t i = 0; i < N_DETECTORS; i++)
-                if (detectors[i]->reuse != NULL)
-                    detectors[i]->reuse(e->state[i], &p->conn, c, ctx);
-    }
+    if (tuple_data == NULL)
+        return;
+    pending *p = *tuple_data;
+    *tuple_data = NULL;
+    if (p != NULL)
+        for (size_t i = 0; i < N_DETECTORS; i++)
+            if (detectors[i]->reuse != NULL)
+                detectors[i]->reuse(e->state[i], &p->conn, c, ctx);
     if (c->end == FLOW_END_REUSED) {
         /* An attempt nothing answered left the other side as it was: a server
            that ignored it still holds the TIME_WAIT of the connection before
            (tcp-behaviour.md 9.2: Windows, FreeBSD, PAWS drops), so the next
            attempt on the tuple is judged against that one again, with its
            close time and final sequence numbers. */
-        if (p != NULL && c->handshake == FLOW_HS_NONE && !c->established &&
-            p->conn.closed_by != FLOW_SIDE_NONE) {
-            repend(e, p);
-            return;
+        bool carry = p != NULL && c->handshake == FLOW_HS_NONE && !c->established &&
+                     p->conn.closed_by != FLOW_SIDE_NONE;
+        if (!carry) {
+            if (p == NULL && (p = pending_get(e)) == NULL)
+                return;
+            p->conn = *c;
         }
-        keep_pending(e, c);
+        *tuple_data = p;
+        return;
     }
-    free(p);
+    if (p != NULL)
+        pending_put(e, p);
 }
 
 int diag_engine_finish(diag_engine *e, diag_findings *out)

@@ -70,6 +70,7 @@ typedef struct flow_entry {
     int64_t  queued_ts;         /* list position time (see above) */
     bool     on_closed;
     bool     in_use;
+    void    *data;              /* the sink's tuple_data (flow_sink_fn) */
     flow_live live;
 } flow_entry;
 
@@ -249,6 +250,11 @@ void flow_table_free(flow_table *t)
 {
     if (t == NULL)
         return;
+    for (uint32_t i = 0; t->chunks != NULL && i < t->allocated; i++) {
+        flow_entry *e = E(t, i);
+        if (e->in_use && e->data != NULL && t->cfg.tuple_free != NULL)
+            t->cfg.tuple_free(t->cfg.sink_ctx, e->data);
+    }
     if (t->chunks != NULL)
         for (uint32_t i = 0; i < t->nchunks; i++)
             free(t->chunks[i]);
@@ -264,7 +270,9 @@ static void emit(flow_table *t, flow_entry *e, enum flow_end why)
     flow_live_finish(&e->live, why);
     t->st.incarnations++;
     if (t->cfg.sink != NULL)
-        t->cfg.sink(t->cfg.sink_ctx, &e->live.conn);
+        t->cfg.sink(t->cfg.sink_ctx, &e->live.conn, &e->data);
+    if (why != FLOW_END_REUSED)
+        e->data = NULL;     /* the 4-tuple's last record: the sink took it */
 }
 
 /* Write the entry's record, unlink it and put the slot on the free list. */
@@ -413,6 +421,7 @@ static uint32_t insert(flow_table *t, const flow_key *k, uint32_t h)
     }
     flow_entry *e = E(t, i);
     e->key = *k;
+    e->data = NULL;
     N(t, i)->hash = h;
     e->incarnations = 0;
     e->in_use = true;
@@ -515,6 +524,7 @@ void flow_table_prefetch(flow_table *t, const pkt_view *v)
     uint32_t i = t->buckets[pf->hash & t->mask];
     if (i == NIL)
         return;
+    prefetch_line(N(t, i));     /* the chain link lookup() reads first */
     const char *p = (const char *)E(t, i);
     for (size_t off = 0; off < sizeof(flow_entry); off += 64)
         prefetch_line(p + off);

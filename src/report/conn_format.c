@@ -314,9 +314,8 @@ static void write_table(rep_conn_writer *w, const flow_conn *c)
     ob_flush(o, w->out);
 }
 
-void rep_conn_write(void *ctx, const flow_conn *c)
+void rep_conn_write(rep_conn_writer *w, const flow_conn *c)
 {
-    rep_conn_writer *w = ctx;
     switch (w->fmt) {
     case REP_CONN_NDJSON: write_ndjson(w, c); break;
     case REP_CONN_TSV: write_tsv(w, c); break;

@@ -33,7 +33,7 @@ static enum diag_vantage vantage_of(double a, double b, uint8_t cttl, uint8_t st
         flow_conn c = tb_make(&s);
         c.synack_ts = c.syn_ts[0] + TB_S(a);
         c.established_ts = c.synack_ts + TB_S(b);
-        diag_engine_conn(e, &c);
+        diag_engine_conn(e, &c, NULL);     /* all distinct 4-tuples */
     }
     diag_findings fs;
     assert_int_equal(diag_engine_finish(e, &fs), 0);

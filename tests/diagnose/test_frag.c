@@ -138,8 +138,10 @@ static flow_conn record(double dur, enum flow_side closed_by, enum flow_side res
 
 static diag_findings finish(feed *f, const flow_conn *c, size_t n)
 {
+    tb_tuples t = { .e = f->e };
     for (size_t i = 0; i < n; i++)
-        diag_engine_conn(f->e, &c[i]);
+        tb_feed(&t, &c[i]);
+    tb_tuples_done(&t);
     diag_findings fs;
     assert_int_equal(diag_engine_finish(f->e, &fs), 0);
     diag_engine_free(f->e);

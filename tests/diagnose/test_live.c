@@ -238,8 +238,9 @@ static void snapshot_in_a_child_leaves_the_run_unchanged(void **state)
     char err[64];
     diag_engine *e = diag_engine_new(&cfg, err, sizeof err);
     assert_non_null(e);
+    tb_tuples t = { .e = e };
     for (int i = 0; i < 2; i++)
-        diag_engine_conn(e, &c[i]);
+        tb_feed(&t, &c[i]);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -253,7 +254,8 @@ static void snapshot_in_a_child_leaves_the_run_unchanged(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     for (int i = 2; i < 6; i++)
-        diag_engine_conn(e, &c[i]);
+        tb_feed(&t, &c[i]);
+    tb_tuples_done(&t);
     diag_findings got, want = tb_run(c, 6, DIAG_VANTAGE_SERVER);
     assert_int_equal(diag_engine_finish(e, &got), 0);
     assert_int_equal(got.n, want.n);

@@ -27,15 +27,16 @@ static diag_findings run_packets(const pkt_view *pk, size_t npk, const flow_conn
 {
     diag_config cfg = { .vantage = v };
     char err[64];
-    diag_engine *e = diag_engine_new(&cfg, err, sizeof err);
-    assert_non_null(e);
+    tb_tuples t = { .e = diag_engine_new(&cfg, err, sizeof err) };
+    assert_non_null(t.e);
     for (size_t i = 0; i < npk; i++)
-        diag_engine_packet(e, &pk[i], PKT_TCP);
+        diag_engine_packet(t.e, &pk[i], PKT_TCP);
     for (size_t i = 0; i < n; i++)
-        diag_engine_conn(e, &c[i]);
+        tb_feed(&t, &c[i]);
+    tb_tuples_done(&t);
     diag_findings fs;
-    assert_int_equal(diag_engine_finish(e, &fs), 0);
-    diag_engine_free(e);
+    assert_int_equal(diag_engine_finish(t.e, &fs), 0);
+    diag_engine_free(t.e);
     return fs;
 }
 

@@ -13,20 +13,21 @@
 
 #define DST tb_v4(10, 0, 0, 9)
 
-static diag_engine *engine(enum diag_vantage v)
+static tb_tuples engine(enum diag_vantage v)
 {
     diag_config cfg = { .vantage = v };
     char err[64];
-    diag_engine *e = diag_engine_new(&cfg, err, sizeof err);
-    assert_non_null(e);
-    return e;
+    tb_tuples t = { .e = diag_engine_new(&cfg, err, sizeof err) };
+    assert_non_null(t.e);
+    return t;
 }
 
-static diag_findings finish(diag_engine *e)
+static diag_findings finish(tb_tuples *t)
 {
+    tb_tuples_done(t);
     diag_findings fs;
-    assert_int_equal(diag_engine_finish(e, &fs), 0);
-    diag_engine_free(e);
+    assert_int_equal(diag_engine_finish(t->e, &fs), 0);
+    diag_engine_free(t->e);
     return fs;
 }
 
@@ -315,14 +316,14 @@ static void ceiling_is_not_claimed_at_the_server(void **state)
 static void healthy_client_with_many_ports_and_few_concurrent_gives_no_finding(void **state)
 {
     (void)state;
-    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    tb_tuples e = engine(DIAG_VANTAGE_CLIENT);
     for (unsigned i = 0; i < 300; i++) {
         flow_conn c = ok_conn(tb_v4(10, 0, 0, 7), (uint16_t)(33000 + 6 * i), 0.5 * i, 1.2,
                               i % 2 ? FLOW_SIDE_SERVER : FLOW_SIDE_CLIENT, 1 + 12 * i, 1);
         set_stack(&c, true);
-        diag_engine_conn(e, &c);
+        tb_feed(&e, &c);
     }
-    diag_findings fs = finish(e);
+    diag_findings fs = finish(&e);
     assert_int_equal(fs.n, 0);
     diag_findings_free(&fs);
 }
@@ -332,14 +333,14 @@ static void healthy_client_with_many_ports_and_few_concurrent_gives_no_finding(v
 static void small_pool_reused_while_mostly_idle_gives_no_finding(void **state)
 {
     (void)state;
-    diag_engine *e = engine(DIAG_VANTAGE_SERVER);
+    tb_tuples e = engine(DIAG_VANTAGE_SERVER);
     for (unsigned i = 0; i < 200; i++) {
         flow_conn c = ok_conn(tb_v4(10, 0, 0, 8), (uint16_t)(40000 + i % 20), i, 0.05,
                               i % 3 ? FLOW_SIDE_SERVER : FLOW_SIDE_CLIENT, 1 + 12 * i,
                               1 + i / 20);
-        diag_engine_conn(e, &c);
+        tb_feed(&e, &c);
     }
-    diag_findings fs = finish(e);
+    diag_findings fs = finish(&e);
     assert_null(tb_find(&fs, "port-exhaustion", 0));
     assert_null(tb_find(&fs, "timewait-accumulation", 0));
     diag_findings_free(&fs);
@@ -399,14 +400,14 @@ static void idle_connections_left_open_on_a_few_ports_are_not_a_limit(void **sta
 static void proxy_closing_first_past_half_its_budget_is_a_warning(void **state)
 {
     (void)state;
-    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    tb_tuples e = engine(DIAG_VANTAGE_CLIENT);
     for (unsigned i = 0; i < 15000; i++) {
         flow_conn c = ok_conn(tb_v4(10, 0, 0, 20), (uint16_t)(32768 + i), i / 300.0, 0.01,
                               FLOW_SIDE_CLIENT, 1 + 12 * (uint64_t)i, 1);
         set_stack(&c, true);
-        diag_engine_conn(e, &c);
+        tb_feed(&e, &c);
     }
-    diag_findings fs = finish(e);
+    diag_findings fs = finish(&e);
     const diag_finding *t = tb_find(&fs, "timewait-accumulation", 0);
     assert_non_null(t);
     assert_int_equal(t->severity, DIAG_WARNING);
@@ -425,14 +426,14 @@ static void proxy_closing_first_past_half_its_budget_is_a_warning(void **state)
 static void close_rate_that_would_exhaust_the_budget_is_a_warning(void **state)
 {
     (void)state;
-    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    tb_tuples e = engine(DIAG_VANTAGE_CLIENT);
     for (unsigned i = 0; i < 2400; i++) {
         flow_conn c = ok_conn(tb_v4(10, 0, 0, 21), (uint16_t)(49152 + i), i / 200.0, 0.02,
                               FLOW_SIDE_CLIENT, 1 + 12 * (uint64_t)i, 1);
         set_stack(&c, false);
-        diag_engine_conn(e, &c);
+        tb_feed(&e, &c);
     }
-    diag_findings fs = finish(e);
+    diag_findings fs = finish(&e);
     const diag_finding *t = tb_find(&fs, "timewait-accumulation", 0);
     assert_non_null(t);
     assert_int_equal(t->severity, DIAG_WARNING);
@@ -449,14 +450,14 @@ static void close_rate_that_would_exhaust_the_budget_is_a_warning(void **state)
 static void server_closing_first_is_not_timewait_accumulation(void **state)
 {
     (void)state;
-    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    tb_tuples e = engine(DIAG_VANTAGE_CLIENT);
     for (unsigned i = 0; i < 15000; i++) {
         flow_conn c = ok_conn(tb_v4(10, 0, 0, 20), (uint16_t)(32768 + i), i / 300.0, 0.01,
                               FLOW_SIDE_SERVER, 1 + 12 * (uint64_t)i, 1);
         set_stack(&c, true);
-        diag_engine_conn(e, &c);
+        tb_feed(&e, &c);
     }
-    diag_findings fs = finish(e);
+    diag_findings fs = finish(&e);
     assert_null(tb_find(&fs, "timewait-accumulation", 0));
     diag_findings_free(&fs);
 }

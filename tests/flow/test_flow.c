@@ -22,8 +22,9 @@ typedef struct world {
     int64_t now;
 } world;
 
-static void sink(void *ctx, const flow_conn *c)
+static void sink(void *ctx, const flow_conn *c, void **tuple_data)
 {
+    (void)tuple_data;
     world *w = ctx;
     assert_true(w->nrec < MAXREC);
     w->rec[w->nrec++] = *c;

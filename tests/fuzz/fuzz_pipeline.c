@@ -26,11 +26,17 @@ typedef struct tee {
     diag_engine *e;
 } tee;
 
-static void tee_conn(void *ctx, const flow_conn *c)
+static void tee_conn(void *ctx, const flow_conn *c, void **tuple_data)
 {
     tee *t = ctx;
     rep_conn_write(t->w, c);
-    diag_engine_conn(t->e, c);
+    diag_engine_conn(t->e, c, tuple_data);
+}
+
+static void tee_tuple_free(void *ctx, void *tuple_data)
+{
+    tee *t = ctx;
+    diag_engine_tuple_free(t->e, tuple_data);
 }
 
 static char path[64];
@@ -72,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .hash_seed = 1,
         .sink = tee_conn,
         .sink_ctx = &tw,
+        .tuple_free = tee_tuple_free,
     };
     flow_table *t = flow_table_new(&fc, err, sizeof err);
     if (t == NULL)
