@@ -10,7 +10,8 @@
 /*
  * How the engine works.  Detectors never see packets' bytes: they see the
  * decoded packets (optional), every finished incarnation (flow_conn), and,
- * when a 4-tuple was reused, the pair (previous incarnation, next one).  At
+ * when a 4-tuple was reused, the pair (previous incarnation, as a
+ * diag_prev; next one).  At
  * the end each detector's finish() turns what it gathered into findings, in
  * a fixed order so that general detectors (syn-unanswered, port-exhaustion)
  * can leave out what a more specific one has explained.
@@ -83,6 +84,36 @@ typedef struct diag_host_est {
     bool     ts_per_conn;           /* TSvals look randomised per connection */
 } diag_host_est;
 
+/* What the engine keeps of an incarnation that ended in a reuse of its
+ * 4-tuple, for the reuse hooks of the next one: the fields they read, in
+ * two cache lines.  (A copy of the whole record is 824 bytes, and it is
+ * read cold, seconds later, when the 4-tuple comes back.)  A detector that
+ * needs more of the old incarnation adds it here and in diag_prev_fill(). */
+typedef struct diag_prev {
+    pkt_addr client;            /* the old incarnation's client */
+    int64_t  last_ts;           /* its last packet */
+    uint64_t last_packet;
+    uint64_t closer_fin_packet; /* the first closer's first FIN (closed_by set) */
+    int64_t  closer_fin_ts;
+    int64_t  first_syn_ts;      /* its first SYN, or first packet when no SYN */
+    uint32_t client_next_seq;   /* the client's final sequence number */
+    uint32_t client_isn;
+    uint32_t client_tsval_last;
+    uint16_t client_port;
+    uint16_t syn_window;        /* the client's SYN: window, MSS, option layout */
+    uint16_t syn_mss;
+    enum flow_side closed_by;   /* who sent the first FIN */
+    bool     reset;             /* an RST ended it (reset_by set) */
+    bool     had_syn;           /* syn_count > 0 */
+    bool     client_seq_seen;
+    bool     client_isn_seen;
+    bool     client_ts_seen;
+    bool     syn_opts_seen;
+    uint8_t  client_ttl;        /* TTL of the client's first packet */
+    uint8_t  layout_len;
+    uint8_t  layout[PKT_OPT_LAYOUT_MAX];
+} diag_prev;
+
 typedef struct diag_ctx {
     /* per source address, sorted by ip (memcmp); owned by nat-multiple-hosts,
        NULL until its finish ran */
@@ -112,7 +143,7 @@ typedef struct diag_detector {
     void *(*create)(diag_ctx *ctx);                         /* NULL: -ENOMEM */
     void (*packet)(void *st, const pkt_view *v, enum pkt_status s, diag_ctx *ctx);
     void (*conn)(void *st, const flow_conn *c, diag_ctx *ctx);
-    void (*reuse)(void *st, const flow_conn *prev, const flow_conn *cur, diag_ctx *ctx);
+    void (*reuse)(void *st, const diag_prev *prev, const flow_conn *cur, diag_ctx *ctx);
     int  (*finish)(void *st, diag_ctx *ctx, diag_findings *out);   /* 0 / -ENOMEM */
     void (*destroy)(void *st);
 } diag_detector;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem_internal.h"
 #include "diagnose/diag_internal.h"
 
 /* Finish order: specific causes first, the catch-all syn-unanswered last. */
@@ -31,7 +32,7 @@ static const diag_detector *const detectors[] = {
  * list and are reused, still warm in cache. */
 typedef struct pending {
     struct pending *next_free;
-    flow_conn conn;
+    diag_prev prev;
 } pending;
 
 /* Handshake timing votes for the vantage point (see infer_vantage). */
@@ -88,7 +89,7 @@ int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev)
 {
     if (ctx->n_tw == ctx->cap_tw) {
         size_t nc = ctx->cap_tw ? ctx->cap_tw * 2 : 64;
-        tw_event *p = realloc(ctx->tw, nc * sizeof *p);
+        tw_event *p = mem_grow(ctx->tw, ctx->cap_tw * sizeof *p, nc * sizeof *p);
         if (p == NULL)
             return -ENOMEM;
         ctx->tw = p;
@@ -201,6 +202,37 @@ static void pending_put(diag_engine *e, pending *p)
     e->free_pending = p;
 }
 
+static void prev_fill(diag_prev *p, const flow_conn *c)
+{
+    memset(p, 0, sizeof *p);
+    p->client = c->client.addr;
+    p->client_port = c->client.port;
+    p->last_ts = c->last_ts;
+    p->last_packet = c->last_packet;
+    p->closed_by = c->closed_by;
+    p->reset = c->reset_by != FLOW_SIDE_NONE;
+    if (c->closed_by != FLOW_SIDE_NONE) {
+        const flow_endpoint *closer = c->closed_by == FLOW_SIDE_SERVER ? &c->server : &c->client;
+        p->closer_fin_packet = closer->fin_packet;
+        p->closer_fin_ts = closer->fin_ts;
+    }
+    p->had_syn = c->syn_count > 0;
+    p->first_syn_ts = c->syn_count > 0 ? c->syn_ts[0] : c->first_ts;
+    p->client_seq_seen = c->client.seq_seen;
+    p->client_next_seq = c->client.next_seq;
+    p->client_isn_seen = c->client.isn_seen;
+    p->client_isn = c->client.isn;
+    p->client_ts_seen = c->client.ts_seen;
+    p->client_tsval_last = c->client.tsval_last;
+    p->client_ttl = c->client.ttl_first;
+    p->syn_opts_seen = c->client.syn_opts_seen;
+    p->syn_window = c->client.syn_window;
+    p->syn_mss = c->client.syn_opts.mss;
+    p->layout_len = c->client.syn_opts.layout_len <= PKT_OPT_LAYOUT_MAX
+                        ? c->client.syn_opts.layout_len : PKT_OPT_LAYOUT_MAX;
+    memcpy(p->layout, c->client.syn_opts.layout, p->layout_len);
+}
+
 void diag_engine_tuple_free(void *engine, void *tuple_data)
 {
     if (tuple_data != NULL)
@@ -297,7 +329,7 @@ void diag_engine_conn(void *engine, const flow_conn *c, void **tuple_data)
     if (p != NULL)
         for (size_t i = 0; i < N_DETECTORS; i++)
             if (detectors[i]->reuse != NULL)
-                detectors[i]->reuse(e->state[i], &p->conn, c, ctx);
+                detectors[i]->reuse(e->state[i], &p->prev, c, ctx);
     if (c->end == FLOW_END_REUSED) {
         /* An attempt nothing answered left the other side as it was: a server
            that ignored it still holds the TIME_WAIT of the connection before
@@ -305,11 +337,11 @@ void diag_engine_conn(void *engine, const flow_conn *c, void **tuple_data)
            attempt on the tuple is judged against that one again, with its
            close time and final sequence numbers. */
         bool carry = p != NULL && c->handshake == FLOW_HS_NONE && !c->established &&
-                     p->conn.closed_by != FLOW_SIDE_NONE;
+                     p->prev.closed_by != FLOW_SIDE_NONE;
         if (!carry) {
             if (p == NULL && (p = pending_get(e)) == NULL)
                 return;
-            p->conn = *c;
+            prev_fill(&p->prev, c);
         }
         *tuple_data = p;
         return;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem_internal.h"
 #include "diagnose/diag_internal.h"
 
 /*
@@ -71,7 +72,7 @@ long diag_index_get(diag_index *ix, const diag_table *t, void **v, size_t *n, si
         return -1;
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 64;
-        void *nv = realloc(*v, nc * t->size);
+        void *nv = mem_grow(*v, *cap * t->size, nc * t->size);
         if (nv == NULL)
             return -1;
         *v = nv;

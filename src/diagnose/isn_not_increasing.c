@@ -83,12 +83,12 @@ static void isn_destroy(void *p)
     free(st);
 }
 
-static void isn_reuse(void *p, const flow_conn *prev, const flow_conn *cur, diag_ctx *ctx)
+static void isn_reuse(void *p, const diag_prev *prev, const flow_conn *cur, diag_ctx *ctx)
 {
     (void)ctx;
     isn_state *st = p;
-    if (cur->syn_count == 0 || !prev->client.seq_seen || !cur->client.isn_seen ||
-        diag_seq_gt(cur->client.isn, prev->client.next_seq))
+    if (cur->syn_count == 0 || !prev->client_seq_seen || !cur->client.isn_seen ||
+        diag_seq_gt(cur->client.isn, prev->client_next_seq))
         return;
     if (st->n == st->cap) {
         size_t nc = st->cap ? st->cap * 2 : 16;
@@ -102,15 +102,15 @@ static void isn_reuse(void *p, const flow_conn *prev, const flow_conn *cur, diag
     }
     isn_note *n = &st->notes[st->n++];
     n->syn_packet = cur->syn_packet[0];
-    n->prev_isn_seen = prev->client.isn_seen && prev->syn_count > 0;
-    n->prev_isn = prev->client.isn;
-    n->prev_syn_ts = prev->syn_count > 0 ? prev->syn_ts[0] : prev->first_ts;
-    const flow_endpoint *a = &prev->client, *b = &cur->client;
-    n->shape_known = a->syn_opts_seen && b->syn_opts_seen;
-    n->same_shape = n->shape_known && a->syn_window == b->syn_window &&
-                    a->syn_opts.mss == b->syn_opts.mss &&
-                    a->syn_opts.layout_len == b->syn_opts.layout_len &&
-                    memcmp(a->syn_opts.layout, b->syn_opts.layout, a->syn_opts.layout_len) == 0;
+    n->prev_isn_seen = prev->client_isn_seen && prev->had_syn;
+    n->prev_isn = prev->client_isn;
+    n->prev_syn_ts = prev->first_syn_ts;
+    const flow_endpoint *b = &cur->client;
+    n->shape_known = prev->syn_opts_seen && b->syn_opts_seen;
+    n->same_shape = n->shape_known && prev->syn_window == b->syn_window &&
+                    prev->syn_mss == b->syn_opts.mss &&
+                    prev->layout_len == b->syn_opts.layout_len &&
+                    memcmp(prev->layout, b->syn_opts.layout, prev->layout_len) == 0;
 }
 
 static int cmp_note(const void *x, const void *y)

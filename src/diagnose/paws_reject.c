@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem_internal.h"
 #include "diagnose/diag_internal.h"
 
 /*
@@ -143,7 +144,7 @@ static bool reserve(void **v, size_t *cap, size_t n, size_t sz)
     if (n < *cap)
         return true;
     size_t nc = *cap ? *cap * 2 : 256;
-    void *p = realloc(*v, nc * sz);
+    void *p = mem_grow(*v, *cap * sz, nc * sz);
     if (p == NULL)
         return false;
     *v = p;
@@ -177,13 +178,13 @@ static void pw_packet(void *vst, const pkt_view *v, enum pkt_status s, diag_ctx 
         return;
     if (st->n_syn == st->cap_syn) {
         size_t nc = st->cap_syn ? st->cap_syn * 2 : 1024;
-        uint64_t *p = realloc(st->syn_pkt, nc * sizeof *p);
+        uint64_t *p = mem_grow(st->syn_pkt, st->cap_syn * sizeof *p, nc * sizeof *p);
         if (p == NULL) {
             st->oom = true;
             return;
         }
         st->syn_pkt = p;
-        uint32_t *t = realloc(st->syn_tsval, nc * sizeof *t);
+        uint32_t *t = mem_grow(st->syn_tsval, st->cap_syn * sizeof *t, nc * sizeof *t);
         if (t == NULL) {
             st->oom = true;
             return;

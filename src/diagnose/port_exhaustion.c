@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem_internal.h"
 #include "diagnose/diag_internal.h"
 
 /*
@@ -223,7 +224,7 @@ static void pe_conn(void *p, const flow_conn *c, diag_ctx *ctx)
         return;
     if (st->n_rec == st->cap_rec) {
         size_t nc = st->cap_rec ? st->cap_rec * 2 : 1024;
-        pe_rec *v = st->n_rec < UINT32_MAX - 1 ? realloc(st->rec, nc * sizeof *v) : NULL;
+        pe_rec *v = st->n_rec < UINT32_MAX - 1 ? mem_grow(st->rec, st->cap_rec * sizeof *v, nc * sizeof *v) : NULL;
         if (v == NULL)
             goto oom;
         st->rec = v;

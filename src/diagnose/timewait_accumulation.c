@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem_internal.h"
 #include "diagnose/diag_internal.h"
 
 /*
@@ -148,7 +149,7 @@ static void ta_conn(void *p, const flow_conn *c, diag_ctx *ctx)
         return;
     if (st->n_rec == st->cap_rec) {
         size_t nc = st->cap_rec ? st->cap_rec * 2 : 1024;
-        ta_rec *v = realloc(st->rec, nc * sizeof *v);
+        ta_rec *v = mem_grow(st->rec, st->cap_rec * sizeof *v, nc * sizeof *v);
         if (v == NULL)
             goto oom;
         st->rec = v;

@@ -124,11 +124,6 @@ static unsigned syns_before_answer(const flow_conn *c)
     return n ? n : 1;
 }
 
-static bool same_endpoint(const flow_endpoint *x, const flow_endpoint *y)
-{
-    return x->port == y->port && memcmp(x->addr.b, y->addr.b, 16) == 0;
-}
-
 /* The new incarnation's side of an event: its SYNs and what answered them. */
 static void fill_current(tw_event *ev, const flow_conn *cur)
 {
@@ -194,32 +189,29 @@ static void tw_conn(void *p, const flow_conn *c, diag_ctx *ctx)
     diag_ctx_add_tw(ctx, &ev);
 }
 
-static void tw_reuse(void *st, const flow_conn *prev, const flow_conn *cur, diag_ctx *ctx)
+static void tw_reuse(void *st, const diag_prev *prev, const flow_conn *cur, diag_ctx *ctx)
 {
     (void)st;
     /* Only a new client SYN on the same roles says anything about reuse. */
-    if (cur->syn_count == 0 || cur->roles_inferred || !same_endpoint(&prev->client, &cur->client))
+    if (cur->syn_count == 0 || cur->roles_inferred || prev->client_port != cur->client.port ||
+        memcmp(prev->client.b, cur->client.addr.b, 16) != 0)
         return;
     tw_event ev;
     memset(&ev, 0, sizeof ev);
     fill_current(&ev, cur);
     ev.prev_closer = prev->closed_by;
-    ev.prev_reset = prev->reset_by != FLOW_SIDE_NONE;
+    ev.prev_reset = prev->reset;
     ev.prev_close_ts = prev->last_ts;
     ev.prev_close_packet = prev->last_packet;
-    if (prev->closed_by != FLOW_SIDE_NONE) {
-        const flow_endpoint *closer = prev->closed_by == FLOW_SIDE_SERVER ? &prev->server
-                                                                          : &prev->client;
-        ev.prev_fin_packet = closer->fin_packet;
-        ev.prev_fin_ts = closer->fin_ts;
-    }
+    ev.prev_fin_packet = prev->closer_fin_packet;
+    ev.prev_fin_ts = prev->closer_fin_ts;
     ev.gap_s = diag_secs(cur->syn_ts[0] - prev->last_ts);
-    ev.prev_ts_seen = prev->client.ts_seen;
-    ev.prev_client_tsval_last = prev->client.tsval_last;
-    ev.prev_client_final_seq = prev->client.next_seq;
-    ev.isn_not_above = prev->client.seq_seen && cur->client.isn_seen &&
-                       !diag_seq_gt(cur->client.isn, prev->client.next_seq);
-    ev.prev_client_ttl = prev->client.ttl_first;
+    ev.prev_ts_seen = prev->client_ts_seen;
+    ev.prev_client_tsval_last = prev->client_tsval_last;
+    ev.prev_client_final_seq = prev->client_next_seq;
+    ev.isn_not_above = prev->client_seq_seen && cur->client.isn_seen &&
+                       !diag_seq_gt(cur->client.isn, prev->client_next_seq);
+    ev.prev_client_ttl = prev->client_ttl;
     diag_ctx_add_tw(ctx, &ev);
 }
 

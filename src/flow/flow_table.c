@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/hash_internal.h"
+#include "common/mem_internal.h"
 #include "flow/flow_internal.h"
 
 /*
@@ -345,9 +346,14 @@ static uint32_t slot_alloc(flow_table *t)
         return NIL;
     uint32_t c = t->allocated >> CHUNK_SHIFT;
     if (t->chunks[c] == NULL) {
-        t->chunks[c] = calloc(CHUNK_SIZE, sizeof(flow_entry));
-        if (t->chunks[c] == NULL)
+        /* on huge pages where possible: entries are reached at random */
+        size_t bytes = (size_t)CHUNK_SIZE * sizeof(flow_entry);
+        void *m = NULL;
+        if (posix_memalign(&m, MEM_HUGE_PAGE, bytes) != 0)
             return NIL;
+        mem_hint_huge(m, bytes);
+        memset(m, 0, bytes);
+        t->chunks[c] = m;
     }
     if (t->allocated == t->nodes_cap) {
         uint32_t nc = t->nodes_cap ? t->nodes_cap * 2 : CHUNK_SIZE;

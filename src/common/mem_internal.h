@@ -1,0 +1,60 @@
+/* mem_internal.h - private to src/: growable arrays for large tables read at random, backed by huge pages where the kernel allows. */
+#ifndef TCPDOCTOR_COMMON_MEM_INTERNAL_H
+#define TCPDOCTOR_COMMON_MEM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/*
+ * Why: the flow table's entries and the diagnosis engine's per-connection
+ * records run to tens of MiB on a large capture and are reached at random.
+ * With 4 KiB pages every such access also misses the TLB (a page walk),
+ * and every page costs a fault when first written.  A 2 MiB page covers
+ * 512 times as much: madvise(MADV_HUGEPAGE) asks for them on the whole
+ * 2 MiB-aligned inside of a block (transparent huge pages, "madvise" mode,
+ * the default of Debian's kernels; Documentation/admin-guide/mm/transhuge.rst).
+ * It is a hint: where the kernel has THP off or no huge page at hand, the
+ * memory is ordinary and nothing else changes.  Small blocks are left
+ * alone (a huge page for them would waste memory).
+ */
+#define MEM_HUGE_PAGE ((size_t)2 << 20)
+
+static inline void mem_hint_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    if (p == NULL || len < 2 * MEM_HUGE_PAGE)
+        return;
+    uintptr_t lo = ((uintptr_t)p + MEM_HUGE_PAGE - 1) & ~(uintptr_t)(MEM_HUGE_PAGE - 1);
+    uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)(MEM_HUGE_PAGE - 1);
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);  /* a hint: errors change nothing */
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
+/*
+ * realloc() for an array that grows by doubling from old_bytes (what p
+ * holds) to bytes; same contract as realloc.  A large block is moved by
+ * hand, so that the hint is given before the copy first writes the new
+ * pages (realloc() would fault them in as small pages).
+ */
+static inline void *mem_grow(void *p, size_t old_bytes, size_t bytes)
+{
+    if (bytes < 2 * MEM_HUGE_PAGE || bytes <= old_bytes)
+        return realloc(p, bytes);
+    void *q = malloc(bytes);
+    if (q == NULL)
+        return NULL;
+    mem_hint_huge(q, bytes);
+    if (p != NULL)
+        memcpy(q, p, old_bytes);
+    free(p);
+    return q;
+}
+
+#endif
