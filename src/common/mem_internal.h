@@ -14,18 +14,19 @@
  * With 4 KiB pages every such access also misses the TLB (a page walk),
  * and every page costs a fault when first written.  A 2 MiB page covers
  * 512 times as much: madvise(MADV_HUGEPAGE) asks for them on the whole
- * 2 MiB-aligned inside of a block (transparent huge pages, "madvise" mode,
- * the default of Debian's kernels; Documentation/admin-guide/mm/transhuge.rst).
- * It is a hint: where the kernel has THP off or no huge page at hand, the
- * memory is ordinary and nothing else changes.  Small blocks are left
- * alone (a huge page for them would waste memory).
+ * 2 MiB-aligned inside of a block.  With transparent huge pages in
+ * "madvise" mode only blocks so marked get them; in "always" mode all do;
+ * with THP off, or no huge page at hand, the memory stays ordinary and
+ * nothing else changes (Documentation/admin-guide/mm/transhuge.rst).
+ * Callers mark only large blocks: a huge page for a small one would make
+ * 2 MiB resident for a few bytes.
  */
 #define MEM_HUGE_PAGE ((size_t)2 << 20)
 
 static inline void mem_hint_huge(void *p, size_t len)
 {
 #ifdef MADV_HUGEPAGE
-    if (p == NULL || len < 2 * MEM_HUGE_PAGE)
+    if (p == NULL)
         return;
     uintptr_t lo = ((uintptr_t)p + MEM_HUGE_PAGE - 1) & ~(uintptr_t)(MEM_HUGE_PAGE - 1);
     uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)(MEM_HUGE_PAGE - 1);
@@ -46,7 +47,7 @@ static inline void mem_hint_huge(void *p, size_t len)
 static inline void *mem_grow(void *p, size_t old_bytes, size_t bytes)
 {
     if (bytes < 2 * MEM_HUGE_PAGE || bytes <= old_bytes)
-        return realloc(p, bytes);
+        return realloc(p, bytes);   /* small blocks: a huge page would waste memory */
     void *q = malloc(bytes);
     if (q == NULL)
         return NULL;

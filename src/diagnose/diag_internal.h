@@ -123,15 +123,25 @@ typedef struct diag_ctx {
     uint64_t conns;                 /* incarnations seen */
     int64_t  first_ts, last_ts;     /* capture span (packet times) */
     bool     have_ts;
-    /* reuse events (all reuses of a 4-tuple, TIME_WAIT or not) */
-    tw_event *tw;
-    size_t   n_tw, cap_tw;
+    /* reuse events (all reuses of a 4-tuple, TIME_WAIT or not), in blocks
+       that never move: diag_tw(ctx, i) for i < n_tw */
+    tw_event **tw_block;
+    size_t   n_tw, n_tw_blocks, cap_tw_blocks;
     /* first packets of incarnations whose SYN failure a specific finding
        explains (sorted on demand) */
     uint64_t *explained;
     size_t   n_explained, cap_explained;
     bool     explained_sorted;
 } diag_ctx;
+
+/* Reuse events per block: one 2 MiB huge page's worth (engine.c). */
+#define DIAG_TW_BLOCK ((size_t)(2u << 20) / sizeof(tw_event))
+
+/* The i-th reuse event (i < ctx->n_tw); stays put while events are added. */
+static inline tw_event *diag_tw(const diag_ctx *ctx, size_t i)
+{
+    return &ctx->tw_block[i / DIAG_TW_BLOCK][i % DIAG_TW_BLOCK];
+}
 
 /* Mark an incarnation (by its first packet) as explained; 0 or -ENOMEM. */
 int diag_ctx_explain(diag_ctx *ctx, uint64_t first_packet);

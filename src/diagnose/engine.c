@@ -85,17 +85,30 @@ bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
                    cmp_u64) != NULL;
 }
 
+/* Events are stored in blocks of one huge page each, never moved: a
+ * growing array would copy them (and touch twice the memory) at every
+ * doubling, and there is one event per reuse, 320 bytes each. */
 int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev)
 {
-    if (ctx->n_tw == ctx->cap_tw) {
-        size_t nc = ctx->cap_tw ? ctx->cap_tw * 2 : 64;
-        tw_event *p = mem_grow(ctx->tw, ctx->cap_tw * sizeof *p, nc * sizeof *p);
-        if (p == NULL)
+    size_t b = ctx->n_tw / DIAG_TW_BLOCK;
+    if (b == ctx->n_tw_blocks) {
+        if (b == ctx->cap_tw_blocks) {
+            size_t nc = ctx->cap_tw_blocks ? ctx->cap_tw_blocks * 2 : 16;
+            tw_event **v = realloc(ctx->tw_block, nc * sizeof *v);
+            if (v == NULL)
+                return -ENOMEM;
+            ctx->tw_block = v;
+            ctx->cap_tw_blocks = nc;
+        }
+        /* pages are only made resident as events fill them */
+        size_t bytes = DIAG_TW_BLOCK * sizeof(tw_event);
+        void *m = NULL;
+        if (posix_memalign(&m, MEM_HUGE_PAGE, bytes) != 0)
             return -ENOMEM;
-        ctx->tw = p;
-        ctx->cap_tw = nc;
+        mem_hint_huge(m, bytes);
+        ctx->tw_block[ctx->n_tw_blocks++] = m;
     }
-    ctx->tw[ctx->n_tw++] = *ev;
+    *diag_tw(ctx, ctx->n_tw++) = *ev;
     return 0;
 }
 
@@ -165,7 +178,9 @@ void diag_engine_free(diag_engine *e)
         free(e->free_pending);
         e->free_pending = n;
     }
-    free(e->ctx.tw);
+    for (size_t i = 0; i < e->ctx.n_tw_blocks; i++)
+        free(e->ctx.tw_block[i]);
+    free(e->ctx.tw_block);
     free(e->ctx.explained);
     free(e);
 }

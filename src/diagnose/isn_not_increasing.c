@@ -18,7 +18,7 @@
  * TIME_WAIT, i.e. when the server closed first and the new SYN comes within
  * its TIME_WAIT (at most 240 s, tcp-behaviour.md 10).
  *
- * How it works.  timewait-reuse records every reuse in ctx->tw with the new
+ * How it works.  timewait-reuse records every reuse in ctx (diag_tw()) with the new
  * ISN, the old client final sequence number and the answer; a stale ACK with
  * no earlier incarnation in the capture carries that final sequence number
  * in its acknowledgment (TW ACK: ack = tw_rcv_nxt).  The reuse hook keeps,
@@ -418,7 +418,7 @@ static void explain_readings(diag_finding *f, const diag_ctx *ctx, const isn_sta
                          g->likely_same == 1 ? "" : "s", how);
     }
     if (g->other_host > 0) {
-        const tw_event *e = &ctx->tw[g->other_example];
+        const tw_event *e = diag_tw(ctx, g->other_example);
         char why[160];
         other_host_reason(e, find_note(st, e->syn_packet), why, sizeof why);
         diag_explain(f, "Reading (b), %llu reuse%s: the new SYN came from another host than the "
@@ -481,7 +481,7 @@ static bool contradicted(const isn_group *g)
 static int report(const isn_group *g, const isn_state *st, diag_ctx *ctx, diag_findings *out)
 {
     bool warn = g->rejected > 0 && !contradicted(g);
-    const tw_event *ex = &ctx->tw[g->example];
+    const tw_event *ex = diag_tw(ctx, g->example);
     /* A paired stale ACK naming the old final sequence number shows the
      * server's comparison itself; a stale ACK alone could also come from a
      * stale established connection (challenge ACK, tcp-behaviour.md 3.4). */
@@ -594,7 +594,7 @@ static int report(const isn_group *g, const isn_state *st, diag_ctx *ctx, diag_f
     event_evidence(f, ctx, st, ex);
     size_t listed = 1;
     for (size_t i = 0; i < ctx->n_tw && listed < ISN_EVIDENCE_EVENTS; i++) {
-        const tw_event *e = &ctx->tw[i];
+        const tw_event *e = diag_tw(ctx, i);
         if (i == g->example || !met_timewait(e) || !isn_not_above(e) || !same_group(g, e))
             continue;
         event_evidence(f, ctx, st, e);
@@ -618,7 +618,7 @@ static int isn_finish(void *p, diag_ctx *ctx, diag_findings *out)
     size_t ng = 0, cap = 0;
     int rc = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
-        const tw_event *e = &ctx->tw[i];
+        const tw_event *e = diag_tw(ctx, i);
         if (!met_timewait(e) || !isn_not_above(e))
             continue;
         size_t k;
@@ -643,7 +643,7 @@ static int isn_finish(void *p, diag_ctx *ctx, diag_findings *out)
         ng++;
     }
     for (size_t i = 0; i < ctx->n_tw && ng > 0; i++) {
-        const tw_event *e = &ctx->tw[i];
+        const tw_event *e = diag_tw(ctx, i);
         if (!met_timewait(e))
             continue;
         for (size_t k = 0; k < ng; k++)

@@ -196,7 +196,7 @@ static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
     size_t npick = 0;
     uint64_t seen = 0;
     for (size_t i = g->first_rejected; i < ctx->n_tw && seen < g->rejected; i++) {
-        const tw_event *e = &ctx->tw[i];
+        const tw_event *e = diag_tw(ctx, i);
         if (!counted(e) || !rejected(e) || memcmp(e->client.b, g->client.b, 16) != 0)
             continue;
         seen++;
@@ -253,7 +253,7 @@ static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
     size_t ng = 0, cap = 0;
     int rc = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
-        const tw_event *e = &ctx->tw[i];
+        const tw_event *e = diag_tw(ctx, i);
         if (!counted(e))
             continue;
         size_t k;

@@ -97,7 +97,7 @@ static const closed_conn *find_acked(const tw_state *st, const tw_event *e)
 static void link_stale_acks(const tw_state *st, diag_ctx *ctx)
 {
     for (size_t i = 0; i < ctx->n_tw; i++) {
-        tw_event *e = &ctx->tw[i];
+        tw_event *e = diag_tw(ctx, i);
         const closed_conn *r = e->unpaired ? find_acked(st, e) : NULL;
         if (r == NULL)
             continue;
@@ -351,7 +351,7 @@ static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
     if (done == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < ctx->n_tw; i++) {
-        const tw_event *e0 = &ctx->tw[i];
+        const tw_event *e0 = diag_tw(ctx, i);
         if (!e0->unpaired || done[i])
             continue;
         uint64_t n = 0, failed = 0, linked = 0, other_host = 0;
@@ -362,7 +362,7 @@ static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
             return -ENOMEM;
         }
         for (size_t j = i; j < ctx->n_tw; j++) {
-            const tw_event *e = &ctx->tw[j];
+            const tw_event *e = diag_tw(ctx, j);
             if (!e->unpaired || done[j] || e->server_port != e0->server_port ||
                 memcmp(e->server.b, e0->server.b, 16) != 0)
                 continue;
@@ -489,8 +489,8 @@ static int check_ignored_consistency(diag_ctx *ctx)
         return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < ctx->n_tw; i++)
-        if (is_tw_hit(&ctx->tw[i]) && ctx->tw[i].prev_closer == FLOW_SIDE_SERVER)
-            v[n++] = &ctx->tw[i];
+        if (is_tw_hit(diag_tw(ctx, i)) && diag_tw(ctx, i)->prev_closer == FLOW_SIDE_SERVER)
+            v[n++] = diag_tw(ctx, i);
     qsort(v, n, sizeof *v, cmp_server);
     for (size_t a = 0, b; a < n; a = b) {
         double lower = -1, upper = 1e300;
@@ -522,14 +522,14 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
     /* SYNs a more specific cause already explains (paws-reject: a per-host
        timestamp check dropped them) are not TIME_WAIT's doing. */
     for (size_t i = 0; i < ctx->n_tw; i++)
-        if (ctx->tw[i].outcome == TW_IGNORED && !ctx->tw[i].unpaired &&
-            diag_ctx_is_explained(ctx, ctx->tw[i].first_packet))
-            ctx->tw[i].not_tw = true;
+        if (diag_tw(ctx, i)->outcome == TW_IGNORED && !diag_tw(ctx, i)->unpaired &&
+            diag_ctx_is_explained(ctx, diag_tw(ctx, i)->first_packet))
+            diag_tw(ctx, i)->not_tw = true;
     if (check_ignored_consistency(ctx) != 0)
         return -ENOMEM;
     /* Failed SYNs explained here are not syn-unanswered's. */
     for (size_t i = 0; i < ctx->n_tw; i++) {
-        const tw_event *e = &ctx->tw[i];
+        const tw_event *e = diag_tw(ctx, i);
         if (e->unpaired || (is_tw_hit(e) && e->outcome != TW_ACCEPTED && !e->not_tw))
             if (diag_ctx_explain(ctx, e->first_packet) != 0)
                 return -ENOMEM;
@@ -540,7 +540,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
     group *g = NULL;
     size_t ng = 0, capg = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
-        const tw_event *e = &ctx->tw[i];
+        const tw_event *e = diag_tw(ctx, i);
         if (!is_tw_hit(e) || e->not_tw)
             continue;
         /* A clean accept of a SYN on a tuple the client closed is the normal
@@ -598,7 +598,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         f->has_server = true;
         char s[64];
         diag_endpoint(&gr->server, gr->port, s, sizeof s);
-        const tw_event *e0 = &ctx->tw[gr->first];
+        const tw_event *e0 = diag_tw(ctx, gr->first);
         if (gr->outcome == TW_ACCEPTED) {
             char span[64];
             secs_span(span, sizeof span, gr->gap_min, gr->gap_max);
@@ -646,7 +646,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         diag_param_add(f, "failed", (double)gr->failed, "attempts");
         size_t listed = 0;
         for (size_t i = gr->first; i < ctx->n_tw && listed < GROUP_EVIDENCE_EVENTS; i++) {
-            const tw_event *e = &ctx->tw[i];
+            const tw_event *e = diag_tw(ctx, i);
             if (!is_tw_hit(e) || e->not_tw || e->outcome != gr->outcome || e->prev_closer != gr->closer ||
                 e->server_port != gr->port || memcmp(e->server.b, gr->server.b, 16) != 0)
                 continue;
