@@ -29,49 +29,56 @@ enum tw_outcome {
 
 typedef struct tw_event {
     pkt_addr client, server;
-    uint16_t client_port, server_port;
-    enum flow_side prev_closer;     /* who sent the first FIN of the old one */
-    bool     prev_reset;            /* the old one ended with RST */
     uint64_t prev_fin_packet;       /* the closer's first FIN (0: none) */
     int64_t  prev_fin_ts;
     int64_t  prev_close_ts;         /* last packet of the old incarnation */
     uint64_t prev_close_packet;
     int64_t  syn_ts;                /* first SYN of the new one */
     uint64_t syn_packet;
-    double   gap_s;                 /* syn_ts - prev_close_ts */
-    enum tw_outcome outcome;
-    uint16_t syn_count;
-    bool     succeeded;             /* a SYN-ACK came eventually */
-    double   delay_s;               /* first SYN to SYN-ACK (or to giving up) */
-    bool     gave_up_rst;           /* client RST after its SYNs, no SYN-ACK */
     uint64_t answer_packet;
-    bool     prev_ts_seen, cur_ts_seen;
+    uint64_t first_packet;          /* the new incarnation's first packet */
+    double   gap_s;                 /* syn_ts - prev_close_ts */
+    double   delay_s;               /* first SYN to SYN-ACK (or to giving up) */
+    enum flow_side prev_closer;     /* who sent the first FIN of the old one */
+    enum tw_outcome outcome;
     uint32_t prev_client_tsval_last, cur_client_tsval_syn;
-    bool     isn_not_above;         /* new ISN <= old client final seq (RFC 1122 4.2.2.13) */
     uint32_t prev_client_final_seq, cur_client_isn;
+    uint32_t stale_ack;             /* an unpaired stale ACK's acknowledgment number */
+    uint32_t extra;                 /* 1 + index of its tw_extra, 0: none */
+    uint16_t client_port, server_port;
+    uint16_t syn_count;
     uint8_t  prev_client_ttl, cur_client_ttl;
+    bool     prev_reset;            /* the old one ended with RST */
+    bool     succeeded;             /* a SYN-ACK came eventually */
+    bool     gave_up_rst;           /* client RST after its SYNs, no SYN-ACK */
+    bool     prev_ts_seen, cur_ts_seen;
+    bool     isn_not_above;         /* new ISN <= old client final seq (RFC 1122 4.2.2.13) */
+    bool     not_tw;                /* an "ignored" SYN that the server's other
+                                       answers show was lost, not refused by
+                                       TIME_WAIT (timewait_reuse.c) */
+    bool     unpaired;              /* no previous incarnation in the capture:
+                                       only the stale ACK shows one existed */
+} tw_event;
+
+/* What few events need besides (kept apart so that the many plain
+ * reuses stay small): the SYN retransmissions and the client's giving up
+ * of a reuse that was not accepted at once, and, for an unpaired stale
+ * ACK, the server-closed connection whose client final sequence number it
+ * acknowledges (the latest one to that server ended before the SYN),
+ * found once by timewait-reuse's finish. */
+typedef struct tw_extra {
     uint8_t  n_retry;               /* SYN retransmissions listed below */
     uint64_t retry_packet[4];
     int64_t  retry_ts[4];
     uint64_t giveup_packet;         /* the client's RST when it gave up */
     int64_t  giveup_ts;
-    bool     not_tw;                /* an "ignored" SYN that the server's other
-                                       answers show was lost, not refused by
-                                       TIME_WAIT (timewait_reuse.c) */
-    uint64_t first_packet;          /* the new incarnation's first packet */
-    bool     unpaired;              /* no previous incarnation in the capture:
-                                       only the stale ACK shows one existed */
-    uint32_t stale_ack;             /* that ACK's acknowledgment number */
-    /* For an unpaired stale ACK: the server-closed connection whose client
-       final sequence number it acknowledges (the latest one to that server
-       ended before the SYN), found once by timewait-reuse's finish. */
     bool     acked_found;
     pkt_addr acked_client;
     uint16_t acked_client_port;
     uint32_t acked_client_final_seq;
     uint64_t acked_first_packet, acked_last_packet;
     int64_t  acked_last_ts;
-} tw_event;
+} tw_extra;
 
 /* Hosts behind one source address (the SYN sender), estimated by
  * nat-multiple-hosts in its finish; read by later detectors (paws-reject). */
@@ -127,11 +134,15 @@ typedef struct diag_ctx {
        that never move: diag_tw(ctx, i) for i < n_tw */
     tw_event **tw_block;
     size_t   n_tw, n_tw_blocks, cap_tw_blocks;
+    tw_extra *tw_extra;             /* see tw_event.extra */
+    size_t   n_tw_extra, cap_tw_extra;
     /* first packets of incarnations whose SYN failure a specific finding
        explains (sorted on demand) */
     uint64_t *explained;
     size_t   n_explained, cap_explained;
     bool     explained_sorted;
+    bool     oom;                   /* something could not be stored: the
+                                       engine's finish fails with -ENOMEM */
 } diag_ctx;
 
 /* Reuse events per block: one 2 MiB huge page's worth (engine.c). */
@@ -146,7 +157,24 @@ static inline tw_event *diag_tw(const diag_ctx *ctx, size_t i)
 /* Mark an incarnation (by its first packet) as explained; 0 or -ENOMEM. */
 int diag_ctx_explain(diag_ctx *ctx, uint64_t first_packet);
 bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet);
-int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev);
+/* Store a reuse event, with its extra part when x is not NULL; 0 or -ENOMEM. */
+int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev, const tw_extra *x);
+/* The extra part of event i, added (zeroed) if it has none; NULL when out
+ * of memory.  Valid until the next extra part is added. */
+tw_extra *diag_ctx_tw_extra_of(diag_ctx *ctx, size_t i);
+
+/* The extra part of an event, NULL when it has none. */
+static inline const tw_extra *diag_tw_extra(const diag_ctx *ctx, const tw_event *e)
+{
+    return e->extra != 0 ? &ctx->tw_extra[e->extra - 1] : NULL;
+}
+
+/* The connection an unpaired stale ACK acknowledges, NULL when not found. */
+static inline const tw_extra *diag_tw_acked(const diag_ctx *ctx, const tw_event *e)
+{
+    const tw_extra *x = diag_tw_extra(ctx, e);
+    return x != NULL && x->acked_found ? x : NULL;
+}
 
 typedef struct diag_detector {
     const char *id;

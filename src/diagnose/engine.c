@@ -88,7 +88,37 @@ bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
 /* Events are stored in blocks of one huge page each, never moved: a
  * growing array would copy them (and touch twice the memory) at every
  * doubling, and there is one event per reuse, 320 bytes each. */
-int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev)
+static long add_extra(diag_ctx *ctx, const tw_extra *x)
+{
+    if (ctx->n_tw_extra >= UINT32_MAX - 1)
+        return -1;
+    if (ctx->n_tw_extra == ctx->cap_tw_extra) {
+        size_t nc = ctx->cap_tw_extra ? ctx->cap_tw_extra * 2 : 16;
+        tw_extra *v = mem_grow(ctx->tw_extra, ctx->cap_tw_extra * sizeof *v, nc * sizeof *v);
+        if (v == NULL)
+            return -1;
+        ctx->tw_extra = v;
+        ctx->cap_tw_extra = nc;
+    }
+    ctx->tw_extra[ctx->n_tw_extra] = *x;
+    return (long)ctx->n_tw_extra++;
+}
+
+tw_extra *diag_ctx_tw_extra_of(diag_ctx *ctx, size_t i)
+{
+    tw_event *e = diag_tw(ctx, i);
+    if (e->extra == 0) {
+        tw_extra zero;
+        memset(&zero, 0, sizeof zero);
+        long k = add_extra(ctx, &zero);
+        if (k < 0)
+            return NULL;
+        e->extra = (uint32_t)k + 1;
+    }
+    return &ctx->tw_extra[e->extra - 1];
+}
+
+int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev, const tw_extra *x)
 {
     size_t b = ctx->n_tw / DIAG_TW_BLOCK;
     if (b == ctx->n_tw_blocks) {
@@ -108,7 +138,12 @@ int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev)
         mem_hint_huge(m, bytes);
         ctx->tw_block[ctx->n_tw_blocks++] = m;
     }
-    *diag_tw(ctx, ctx->n_tw++) = *ev;
+    long k = 0;
+    if (x != NULL && (k = add_extra(ctx, x)) < 0)
+        return -ENOMEM;
+    tw_event *e = diag_tw(ctx, ctx->n_tw++);
+    *e = *ev;
+    e->extra = x != NULL ? (uint32_t)k + 1 : 0;
     return 0;
 }
 
@@ -181,6 +216,7 @@ void diag_engine_free(diag_engine *e)
     for (size_t i = 0; i < e->ctx.n_tw_blocks; i++)
         free(e->ctx.tw_block[i]);
     free(e->ctx.tw_block);
+    free(e->ctx.tw_extra);
     free(e->ctx.explained);
     free(e);
 }
@@ -378,7 +414,7 @@ int diag_engine_finish(diag_engine *e, diag_findings *out)
             return -ENOMEM;
         }
     }
-    if (e->oom) {
+    if (e->oom || e->ctx.oom) {
         diag_findings_free(out);
         return -ENOMEM;
     }

@@ -163,11 +163,12 @@ static bool ts_newer(const tw_event *e)
  * TTL, SYN options, timestamp clock).  A TSval that went back, or ran ahead
  * faster than a 1 kHz clock over the gap, is another clock.  Without
  * timestamps two hosts of one kind behind a NAT look alike. */
-static enum host_reading read_host(const tw_event *e, const isn_note *n)
+static enum host_reading read_host(const diag_ctx *ctx, const tw_event *e, const isn_note *n)
 {
     if (e->unpaired) {
-        if (e->acked_found && (e->acked_client_port != e->client_port ||
-                               memcmp(e->acked_client.b, e->client.b, 16) != 0))
+        const tw_extra *ak = diag_tw_acked(ctx, e);
+        if (ak != NULL && (ak->acked_client_port != e->client_port ||
+                           memcmp(ak->acked_client.b, e->client.b, 16) != 0))
             return HOST_OTHER;
         return HOST_UNKNOWN;
     }
@@ -184,14 +185,15 @@ static enum host_reading read_host(const tw_event *e, const isn_note *n)
 }
 
 /* Why read_host() said HOST_OTHER, in words, into buf. */
-static void other_host_reason(const tw_event *e, const isn_note *n,
+static void other_host_reason(const diag_ctx *ctx, const tw_event *e, const isn_note *n,
                               char *buf, size_t len)
 {
-    if (e->unpaired && e->acked_found) {
+    const tw_extra *ak = e->unpaired ? diag_tw_acked(ctx, e) : NULL;
+    if (ak != NULL) {
         char c[64];
-        diag_endpoint(&e->acked_client, e->acked_client_port, c, sizeof c);
+        diag_endpoint(&ak->acked_client, ak->acked_client_port, c, sizeof c);
         snprintf(buf, len, "the server's stale ACK acknowledges exactly where %s's "
-                 "connection ended, packet %llu", c, (unsigned long long)e->acked_last_packet);
+                 "connection ended, packet %llu", c, (unsigned long long)ak->acked_last_packet);
     } else if (e->prev_client_ttl != e->cur_client_ttl)
         snprintf(buf, len, "TTL %u, the old connection's %u", e->cur_client_ttl,
                  e->prev_client_ttl);
@@ -250,7 +252,8 @@ static bool same_group(const isn_group *g, const tw_event *e)
            memcmp(g->client.b, e->client.b, 16) == 0;
 }
 
-static void count_event(isn_group *g, const isn_state *st, const tw_event *e, size_t i)
+static void count_event(isn_group *g, const isn_state *st, const diag_ctx *ctx,
+                        const tw_event *e, size_t i)
 {
     g->reuses++;
     if (!isn_not_above(e)) {
@@ -290,7 +293,7 @@ static void count_event(isn_group *g, const isn_state *st, const tw_event *e, si
         if (g->not_above == 1)
             g->example = i;
     }
-    switch (read_host(e, n)) {
+    switch (read_host(ctx, e, n)) {
     case HOST_SAME: g->same_host++; break;
     case HOST_LIKELY_SAME: g->likely_same++; break;
     case HOST_OTHER:
@@ -335,13 +338,14 @@ static void event_evidence(diag_finding *f, const diag_ctx *ctx, const isn_state
     diag_endpoint(&e->client, e->client_port, c, sizeof c);
     diag_endpoint(&e->server, e->server_port, s, sizeof s);
     uint32_t fin = old_final(e);
-    if (e->unpaired && e->acked_found) {
+    const tw_extra *ak = e->unpaired ? diag_tw_acked(ctx, e) : NULL;
+    if (ak != NULL) {
         char rc[64];
-        diag_endpoint(&e->acked_client, e->acked_client_port, rc, sizeof rc);
-        diag_evidence_add(f, e->acked_last_packet, e->acked_last_ts, "%8.3f  %s > %s  %s's "
+        diag_endpoint(&ak->acked_client, ak->acked_client_port, rc, sizeof rc);
+        diag_evidence_add(f, ak->acked_last_packet, ak->acked_last_ts, "%8.3f  %s > %s  %s's "
                           "connection ends, closed first by the server; its last sequence "
-                          "number %u", diag_rel(ctx, e->acked_last_ts), rc, s, rc,
-                          e->acked_client_final_seq);
+                          "number %u", diag_rel(ctx, ak->acked_last_ts), rc, s, rc,
+                          ak->acked_client_final_seq);
     }
     if (!e->unpaired)
         diag_evidence_add(f, e->prev_close_packet, e->prev_close_ts,
@@ -420,7 +424,7 @@ static void explain_readings(diag_finding *f, const diag_ctx *ctx, const isn_sta
     if (g->other_host > 0) {
         const tw_event *e = diag_tw(ctx, g->other_example);
         char why[160];
-        other_host_reason(e, find_note(st, e->syn_packet), why, sizeof why);
+        other_host_reason(ctx, e, find_note(st, e->syn_packet), why, sizeof why);
         diag_explain(f, "Reading (b), %llu reuse%s: the new SYN came from another host than the "
                      "old connection (at packet %llu: %s): a NAT in front of %s gave the same "
                      "outside port to two inside hosts in turn. The ISNs of two hosts are "
@@ -648,7 +652,7 @@ static int isn_finish(void *p, diag_ctx *ctx, diag_findings *out)
             continue;
         for (size_t k = 0; k < ng; k++)
             if (same_group(&g[k], e)) {
-                count_event(&g[k], st, e, i);
+                count_event(&g[k], st, ctx, e, i);
                 break;
             }
     }

@@ -94,21 +94,25 @@ static const closed_conn *find_acked(const tw_state *st, const tw_event *e)
 
 /* Resolve every unpaired stale ACK once, into the shared event, so other
  * detectors (isn-not-increasing) read the link instead of searching again. */
-static void link_stale_acks(const tw_state *st, diag_ctx *ctx)
+static int link_stale_acks(const tw_state *st, diag_ctx *ctx)
 {
     for (size_t i = 0; i < ctx->n_tw; i++) {
-        tw_event *e = diag_tw(ctx, i);
+        const tw_event *e = diag_tw(ctx, i);
         const closed_conn *r = e->unpaired ? find_acked(st, e) : NULL;
         if (r == NULL)
             continue;
-        e->acked_found = true;
-        e->acked_client = r->client;
-        e->acked_client_port = r->client_port;
-        e->acked_client_final_seq = r->client_final_seq;
-        e->acked_first_packet = r->first_packet;
-        e->acked_last_packet = r->last_packet;
-        e->acked_last_ts = r->last_ts;
+        tw_extra *x = diag_ctx_tw_extra_of(ctx, i);
+        if (x == NULL)
+            return -ENOMEM;
+        x->acked_found = true;
+        x->acked_client = r->client;
+        x->acked_client_port = r->client_port;
+        x->acked_client_final_seq = r->client_final_seq;
+        x->acked_first_packet = r->first_packet;
+        x->acked_last_packet = r->last_packet;
+        x->acked_last_ts = r->last_ts;
     }
+    return 0;
 }
 
 /* SYNs sent before the first answer (all of them when none came). */
@@ -124,8 +128,9 @@ static unsigned syns_before_answer(const flow_conn *c)
     return n ? n : 1;
 }
 
-/* The new incarnation's side of an event: its SYNs and what answered them. */
-static void fill_current(tw_event *ev, const flow_conn *cur)
+/* The new incarnation's side of an event: its SYNs and what answered them;
+ * true when x, its extra part, holds something. */
+static bool fill_current(tw_event *ev, tw_extra *x, const flow_conn *cur)
 {
     ev->client = cur->client.addr;
     ev->server = cur->server.addr;
@@ -150,19 +155,20 @@ static void fill_current(tw_event *ev, const flow_conn *cur)
     else
         ev->delay_s = diag_secs(cur->last_ts - cur->syn_ts[0]);
     ev->gave_up_rst = !ev->succeeded && cur->client.rst_count > 0;
-    for (unsigned i = 1; i < cur->syn_count && i < FLOW_MAX_SYN && ev->n_retry < 4; i++) {
-        ev->retry_packet[ev->n_retry] = cur->syn_packet[i];
-        ev->retry_ts[ev->n_retry++] = cur->syn_ts[i];
+    for (unsigned i = 1; i < cur->syn_count && i < FLOW_MAX_SYN && x->n_retry < 4; i++) {
+        x->retry_packet[x->n_retry] = cur->syn_packet[i];
+        x->retry_ts[x->n_retry++] = cur->syn_ts[i];
     }
     if (ev->gave_up_rst) {
-        ev->giveup_packet = cur->client.rst_packet;
-        ev->giveup_ts = cur->client.rst_ts;
+        x->giveup_packet = cur->client.rst_packet;
+        x->giveup_ts = cur->client.rst_ts;
     }
     ev->cur_ts_seen = cur->client.syn_opts_seen && cur->client.syn_opts.has_ts;
     ev->cur_client_tsval_syn = cur->client.syn_opts.tsval;
     ev->cur_client_isn = cur->client.isn;
     ev->cur_client_ttl = cur->client.ttl_first;
     ev->first_packet = cur->first_packet;
+    return x->n_retry > 0 || ev->gave_up_rst;
 }
 
 /*
@@ -181,12 +187,15 @@ static void tw_conn(void *p, const flow_conn *c, diag_ctx *ctx)
         c->incarnation != 1 || c->handshake_ack == c->client.isn + 1u)
         return;
     tw_event ev;
+    tw_extra x;
     memset(&ev, 0, sizeof ev);
-    fill_current(&ev, c);
+    memset(&x, 0, sizeof x);
+    bool more = fill_current(&ev, &x, c);
     ev.unpaired = true;
     ev.prev_closer = FLOW_SIDE_SERVER;  /* whoever answers from TIME_WAIT closed first */
     ev.gap_s = -1;
-    diag_ctx_add_tw(ctx, &ev);
+    if (diag_ctx_add_tw(ctx, &ev, more ? &x : NULL) != 0)
+        ctx->oom = true;
 }
 
 static void tw_reuse(void *st, const diag_prev *prev, const flow_conn *cur, diag_ctx *ctx)
@@ -197,8 +206,10 @@ static void tw_reuse(void *st, const diag_prev *prev, const flow_conn *cur, diag
         memcmp(prev->client.b, cur->client.addr.b, 16) != 0)
         return;
     tw_event ev;
+    tw_extra x;
     memset(&ev, 0, sizeof ev);
-    fill_current(&ev, cur);
+    memset(&x, 0, sizeof x);
+    bool more = fill_current(&ev, &x, cur);
     ev.prev_closer = prev->closed_by;
     ev.prev_reset = prev->reset;
     ev.prev_close_ts = prev->last_ts;
@@ -212,7 +223,8 @@ static void tw_reuse(void *st, const diag_prev *prev, const flow_conn *cur, diag
     ev.isn_not_above = prev->client_seq_seen && cur->client.isn_seen &&
                        !diag_seq_gt(cur->client.isn, prev->client_next_seq);
     ev.prev_client_ttl = prev->client_ttl;
-    diag_ctx_add_tw(ctx, &ev);
+    if (diag_ctx_add_tw(ctx, &ev, more ? &x : NULL) != 0)
+        ctx->oom = true;
 }
 
 /* ---- findings ---------------------------------------------------------- */
@@ -289,16 +301,17 @@ static void event_evidence(diag_finding *f, const diag_ctx *ctx, const tw_event 
     if (e->answer_packet != 0 && e->outcome != TW_IGNORED)
         diag_evidence_add(f, e->answer_packet, 0, "          %s  %s",
                           outcome_name(e->outcome), answer_words(e->outcome, ctx->vantage));
-    for (unsigned i = 0; i < e->n_retry; i++)
-        diag_evidence_add(f, e->retry_packet[i], e->retry_ts[i],
+    const tw_extra *x = diag_tw_extra(ctx, e);
+    for (unsigned i = 0; x != NULL && i < x->n_retry; i++)
+        diag_evidence_add(f, x->retry_packet[i], x->retry_ts[i],
                           "%8.3f  %s > %s  SYN retransmitted (+%.2f s)%s",
-                          diag_rel(ctx, e->retry_ts[i]), c, s,
-                          diag_secs(e->retry_ts[i] - e->syn_ts),
+                          diag_rel(ctx, x->retry_ts[i]), c, s,
+                          diag_secs(x->retry_ts[i] - e->syn_ts),
                           e->outcome == TW_IGNORED && !e->succeeded ? ", ignored" : "");
-    if (e->gave_up_rst)
-        diag_evidence_add(f, e->giveup_packet, e->giveup_ts,
+    if (e->gave_up_rst && x != NULL)
+        diag_evidence_add(f, x->giveup_packet, x->giveup_ts,
                           "%8.3f  %s > %s  RST: the client gives up %.1f s after its first SYN",
-                          diag_rel(ctx, e->giveup_ts), c, s, diag_secs(e->giveup_ts - e->syn_ts));
+                          diag_rel(ctx, x->giveup_ts), c, s, diag_secs(x->giveup_ts - e->syn_ts));
     if (e->syn_count > 1)
         diag_evidence_add(f, 0, 0, "          %u SYN transmissions in all; %s after %.3g s",
                           e->syn_count,
@@ -380,17 +393,18 @@ static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
             diag_endpoint(&e->server, e->server_port, s, sizeof s);
             diag_evidence_add(f, e->syn_packet, e->syn_ts, "%8.3f  %s > %s  SYN, ISN %u",
                               diag_rel(ctx, e->syn_ts), c, s, e->cur_client_isn);
-            if (e->acked_found) {
+            const tw_extra *ak = diag_tw_acked(ctx, e);
+            if (ak != NULL) {
                 char rc[64];
-                diag_endpoint(&e->acked_client, e->acked_client_port, rc, sizeof rc);
+                diag_endpoint(&ak->acked_client, ak->acked_client_port, rc, sizeof rc);
                 diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
                                   "the end of %s's connection (packets %llu-%llu), which the "
                                   "server closed %.3f s before this SYN", s, c, e->stale_ack, rc,
-                                  (unsigned long long)e->acked_first_packet,
-                                  (unsigned long long)e->acked_last_packet,
-                                  diag_secs(e->syn_ts - e->acked_last_ts));
+                                  (unsigned long long)ak->acked_first_packet,
+                                  (unsigned long long)ak->acked_last_packet,
+                                  diag_secs(e->syn_ts - ak->acked_last_ts));
                 linked++;
-                if (memcmp(e->acked_client.b, e->client.b, 16) != 0)
+                if (memcmp(ak->acked_client.b, e->client.b, 16) != 0)
                     other_host++;
             } else {
                 diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
@@ -534,7 +548,8 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
             if (diag_ctx_explain(ctx, e->first_packet) != 0)
                 return -ENOMEM;
     }
-    link_stale_acks(st, ctx);
+    if (link_stale_acks(st, ctx) != 0)
+        return -ENOMEM;
     if (unpaired_findings(ctx, out) != 0)
         return -ENOMEM;
     group *g = NULL;
