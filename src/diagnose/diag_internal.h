@@ -210,7 +210,7 @@ typedef struct diag_table {
 } diag_table;
 
 typedef struct diag_index {
-    uint32_t *slot;             /* position + 1, 0 = empty */
+    uint64_t *slot;             /* hash tag << 32 | position + 1; 0 = empty */
     size_t   mask;              /* slots - 1 */
     uint64_t seed;              /* set once by the owner */
 } diag_index;
