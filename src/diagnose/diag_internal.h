@@ -223,6 +223,17 @@ long diag_index_get(diag_index *ix, const diag_table *t, void **v, size_t *n, si
 /* Free the index (the records are the owner's). */
 void diag_index_reset(diag_index *ix);
 
+/* An interval's start (d = +1) or end (d = -1) at time t (sweep.c). */
+typedef struct diag_ev {
+    int64_t t;
+    int32_t d;
+} diag_ev;
+
+/* The 2n events of intervals [s[i], e[i]) in time order, an end before a
+ * start at the same instant, into out (room for 2n); an end not after its
+ * start counts at start + 1 ns.  0 or -ENOMEM. */
+int diag_interval_events(const int64_t *s, const int64_t *e, size_t n, diag_ev *out);
+
 static inline double diag_secs(int64_t ns) { return (double)ns / 1e9; }
 
 /* a after b in sequence space (RFC 9293 3.4, modulo 2^32). */

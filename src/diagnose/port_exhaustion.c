@@ -269,19 +269,6 @@ oom:
 
 /* ---- sweeps ------------------------------------------------------------------ */
 
-typedef struct pe_ev {
-    int64_t t;
-    int32_t d;                  /* +1 start, -1 end */
-} pe_ev;
-
-static int cmp_ev(const void *x, const void *y)
-{
-    const pe_ev *a = x, *b = y;
-    if (a->t != b->t)
-        return a->t < b->t ? -1 : 1;
-    return (a->d > b->d) - (a->d < b->d);     /* ends first at the same time */
-}
-
 static void sweep_free(pe_sweep *sw)
 {
     free(sw->t);
@@ -296,7 +283,7 @@ static int sweep_build(pe_sweep *sw, const int64_t *s, const int64_t *e, size_t 
                        int64_t horizon)
 {
     memset(sw, 0, sizeof *sw);
-    pe_ev *ev = malloc((2 * n + 1) * sizeof *ev);
+    diag_ev *ev = malloc((2 * n + 1) * sizeof *ev);
     sw->t = malloc((2 * n + 1) * sizeof *sw->t);
     sw->level = malloc((2 * n + 1) * sizeof *sw->level);
     if (ev == NULL || sw->t == NULL || sw->level == NULL) {
@@ -304,11 +291,11 @@ static int sweep_build(pe_sweep *sw, const int64_t *s, const int64_t *e, size_t 
         sweep_free(sw);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) {
-        ev[2 * i] = (pe_ev){ s[i], 1 };
-        ev[2 * i + 1] = (pe_ev){ e[i] > s[i] ? e[i] : s[i] + 1, -1 };
+    if (diag_interval_events(s, e, n, ev) != 0) {
+        free(ev);
+        sweep_free(sw);
+        return -ENOMEM;
     }
-    qsort(ev, 2 * n, sizeof *ev, cmp_ev);
     uint32_t cur = 0;
     int64_t since = 0;
     bool in_full = false;

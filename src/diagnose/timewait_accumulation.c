@@ -232,26 +232,13 @@ static double clip_secs(int64_t from, int64_t to, int64_t horizon)
     return to > from ? diag_secs(to - from) : 0.0;
 }
 
-typedef struct ta_ev {
-    int64_t t;
-    int32_t d;
-} ta_ev;
-
-static int ta_cmp_ev(const void *x, const void *y)
-{
-    const ta_ev *a = x, *b = y;
-    if (a->t != b->t)
-        return a->t < b->t ? -1 : 1;
-    return (a->d > b->d) - (a->d < b->d);
-}
-
 /* TIME_WAIT intervals, their peak, and the port-time shares. */
 static int ta_sweep(ta_study *s, const diag_ctx *ctx)
 {
     s->s = malloc(s->n * sizeof *s->s);
     s->e = malloc(s->n * sizeof *s->e);
     s->of = malloc(s->n * sizeof *s->of);
-    ta_ev *ev = malloc(2 * s->n * sizeof *ev);
+    diag_ev *ev = malloc((2 * s->n + 1) * sizeof *ev);
     if (s->s == NULL || s->e == NULL || s->of == NULL || ev == NULL) {
         free(ev);
         return -ENOMEM;
@@ -274,11 +261,12 @@ static int ta_sweep(ta_study *s, const diag_ctx *ctx)
         s->s[s->n_tw] = r->close;
         s->e[s->n_tw] = e;
         s->of[s->n_tw] = r;
-        ev[2 * s->n_tw] = (ta_ev){ r->close, 1 };
-        ev[2 * s->n_tw + 1] = (ta_ev){ e, -1 };
         s->n_tw++;
     }
-    qsort(ev, 2 * s->n_tw, sizeof *ev, ta_cmp_ev);
+    if (diag_interval_events(s->s, s->e, s->n_tw, ev) != 0) {
+        free(ev);
+        return -ENOMEM;
+    }
     uint32_t cur = 0;
     for (size_t k = 0; k < 2 * s->n_tw; k++) {
         cur = ev[k].d > 0 ? cur + 1 : cur - 1;

@@ -1,5 +1,6 @@
 /* timewait_reuse.c - detector: a SYN reuses a 4-tuple whose previous incarnation may still be in TIME_WAIT. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,51 +485,68 @@ static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
  * was accepted at once): they are not TIME_WAIT's doing.  A stale ACK is the
  * server's own word that it holds the old connection and needs no check.
  */
-static bool same_server(const tw_event *a, const tw_event *b)
-{
-    return a->server_port == b->server_port && memcmp(a->server.b, b->server.b, 16) == 0;
-}
-
-static int cmp_server(const void *x, const void *y)
-{
-    const tw_event *a = *(const tw_event *const *)x, *b = *(const tw_event *const *)y;
-    int c = memcmp(a->server.b, b->server.b, 16);
-    return c ? c : (int)a->server_port - (int)b->server_port;
-}
+typedef struct srv_bound {
+    pkt_addr server;            /* key: server address and port (18 bytes) */
+    uint16_t port;
+    bool     any_ignored;
+    double   lower;             /* largest gap of an ignored reuse */
+    double   upper;             /* smallest gap accepted (or finally accepted) */
+} srv_bound;
 
 static int check_ignored_consistency(diag_ctx *ctx)
 {
-    tw_event **v = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *v);
-    if (v == NULL)
-        return -ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < ctx->n_tw; i++)
-        if (is_tw_hit(diag_tw(ctx, i)) && diag_tw(ctx, i)->prev_closer == FLOW_SIDE_SERVER)
-            v[n++] = diag_tw(ctx, i);
-    qsort(v, n, sizeof *v, cmp_server);
-    for (size_t a = 0, b; a < n; a = b) {
-        double lower = -1, upper = 1e300;
-        bool any_ignored = false;
-        for (b = a; b < n && same_server(v[a], v[b]); b++) {
-            const tw_event *e = v[b];
-            if (e->outcome == TW_IGNORED) {
-                any_ignored = true;
-                if (e->gap_s > lower)
-                    lower = e->gap_s;
-                if (e->succeeded && e->gap_s + e->delay_s < upper)
-                    upper = e->gap_s + e->delay_s;
-            } else if (e->outcome == TW_ACCEPTED && e->gap_s < upper) {
-                upper = e->gap_s;
-            }
-        }
-        if (!any_ignored || lower < upper)
+    static const diag_table tab = { sizeof(srv_bound), offsetof(srv_bound, server),
+                                    offsetof(srv_bound, port) + sizeof(uint16_t) };
+    diag_index ix = { .seed = (uint64_t)(uintptr_t)ctx * 0x9e3779b97f4a7c15ULL };
+    srv_bound *g = NULL;
+    size_t ng = 0, capg = 0;
+    uint32_t *grp = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *grp);
+    int rc = grp == NULL ? -ENOMEM : 0;
+    for (size_t i = 0; rc == 0 && i < ctx->n_tw; i++) {
+        const tw_event *e = diag_tw(ctx, i);
+        grp[i] = UINT32_MAX;
+        if (!is_tw_hit(e) || e->prev_closer != FLOW_SIDE_SERVER)
             continue;
-        for (size_t k = a; k < b; k++)
-            if (v[k]->outcome == TW_IGNORED)
-                v[k]->not_tw = true;
+        struct { pkt_addr server; uint16_t port; } key;
+        memset(&key, 0, sizeof key);
+        key.server = e->server;
+        key.port = e->server_port;
+        bool created;
+        void *v = g;
+        long k = diag_index_get(&ix, &tab, &v, &ng, &capg, &key, &created);
+        g = v;
+        if (k < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        srv_bound *b = &g[k];
+        if (created) {
+            b->lower = -1;
+            b->upper = 1e300;
+        }
+        grp[i] = (uint32_t)k;
+        if (e->outcome == TW_IGNORED) {
+            b->any_ignored = true;
+            if (e->gap_s > b->lower)
+                b->lower = e->gap_s;
+            if (e->succeeded && e->gap_s + e->delay_s < b->upper)
+                b->upper = e->gap_s + e->delay_s;
+        } else if (e->outcome == TW_ACCEPTED && e->gap_s < b->upper) {
+            b->upper = e->gap_s;
+        }
     }
-    free(v);
-    return 0;
+    for (size_t i = 0; rc == 0 && i < ctx->n_tw; i++) {
+        tw_event *e = diag_tw(ctx, i);
+        if (grp[i] == UINT32_MAX || e->outcome != TW_IGNORED)
+            continue;
+        const srv_bound *b = &g[grp[i]];
+        if (b->any_ignored && b->lower >= b->upper)
+            e->not_tw = true;
+    }
+    free(grp);
+    free(g);
+    diag_index_reset(&ix);
+    return rc;
 }
 
 static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
