@@ -167,6 +167,11 @@ void flow_table_packet(flow_table *t, const pkt_view *v);
 /* Optional hint: start loading the entry that packet v will need, before
  * the packets ahead of it are accounted.  No effect on results. */
 void flow_table_prefetch(flow_table *t, const pkt_view *v);
+/* Second hint, a few packets later for the same v (once its entry has
+ * arrived): for a SYN, which may end the incarnation before it, start
+ * loading the first two cache lines of the sink's tuple data.  No effect
+ * on results. */
+void flow_table_prefetch_data(flow_table *t, const pkt_view *v);
 
 /* Write every incarnation still held (end of input), oldest first. */
 void flow_table_flush(flow_table *t);

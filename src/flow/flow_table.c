@@ -46,7 +46,7 @@
 #define CHUNK_SHIFT 12
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
 #define FRAG_SLOTS 4096         /* recent first fragments, direct-mapped */
-#define FLOW_PREFETCH_SLOTS 8   /* views prefetched ahead (>= the driver's depth) */
+#define FLOW_PREFETCH_SLOTS 16  /* views prefetched ahead (>= the driver's depth) */
 
 typedef struct flow_key {
     pkt_addr a;
@@ -534,6 +534,27 @@ void flow_table_prefetch(flow_table *t, const pkt_view *v)
     const char *p = (const char *)E(t, i);
     for (size_t off = 0; off < sizeof(flow_entry); off += 64)
         prefetch_line(p + off);
+}
+
+/* A SYN may end the incarnation before it (FLOW_END_REUSED): the sink then
+ * reads what it kept for the 4-tuple (the diagnosis engine pairs the two
+ * records), seconds after it wrote it, from memory.  Called a few packets
+ * after flow_table_prefetch(), when the entry's first line has arrived. */
+void flow_table_prefetch_data(flow_table *t, const pkt_view *v)
+{
+    if (!v->has_tcp || !(v->flags & PKT_TCP_SYN))
+        return;
+    struct prefetched *pf = &t->pf[v->num % FLOW_PREFETCH_SLOTS];
+    if (!pf->valid || pf->num != v->num)
+        return;
+    uint32_t i = t->buckets[pf->hash & t->mask];
+    if (i == NIL)
+        return;
+    const char *d = E(t, i)->data;
+    if (d != NULL) {
+        prefetch_line(d);
+        prefetch_line(d + 64);
+    }
 }
 
 void flow_table_packet(flow_table *t, const pkt_view *v)
