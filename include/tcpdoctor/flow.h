@@ -134,7 +134,8 @@ typedef struct flow_config {
     uint64_t hash_seed;         /* 0 = random per table */
     flow_sink_fn sink;
     void    *sink_ctx;
-    flow_tuple_free_fn tuple_free;  /* may be NULL when the sink keeps nothing */
+    flow_tuple_free_fn tuple_free;  /* NULL when the sink keeps nothing per
+                                       4-tuple (nor is anything prefetched) */
 } flow_config;
 
 /* 1 M entries: about 400 MiB at most; see docs/conns.md. */

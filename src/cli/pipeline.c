@@ -169,7 +169,7 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
        with work; LAG packets later, with the entry in cache, what the sink
        kept for that 4-tuple is fetched too (flow_table_prefetch_data()).
        Order is unchanged. */
-    enum { DEPTH = 8, LAG = 4 };
+    enum { DEPTH = 4, LAG = 2 };
     cap_frame f;
     pkt_view views[DEPTH];
     enum pkt_status stat[DEPTH];

@@ -542,8 +542,8 @@ void flow_table_prefetch(flow_table *t, const pkt_view *v)
  * after flow_table_prefetch(), when the entry's first line has arrived. */
 void flow_table_prefetch_data(flow_table *t, const pkt_view *v)
 {
-    if (!v->has_tcp || !(v->flags & PKT_TCP_SYN))
-        return;
+    if (t->cfg.tuple_free == NULL || !v->has_tcp || !(v->flags & PKT_TCP_SYN))
+        return;     /* a sink without tuple_free keeps nothing per 4-tuple */
     struct prefetched *pf = &t->pf[v->num % FLOW_PREFETCH_SLOTS];
     if (!pf->valid || pf->num != v->num)
         return;
