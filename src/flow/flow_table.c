@@ -97,6 +97,7 @@ struct flow_table {
     flow_node *nodes;           /* one per slot handed out */
     uint32_t nodes_cap;
     uint32_t allocated;         /* slots handed out from chunks */
+    uint32_t initialized;       /* slots whose memory was ever set up */
     uint32_t free_head;         /* free list through .chain */
     uint32_t count;
     uint32_t *buckets;
@@ -346,13 +347,14 @@ static uint32_t slot_alloc(flow_table *t)
         return NIL;
     uint32_t c = t->allocated >> CHUNK_SHIFT;
     if (t->chunks[c] == NULL) {
-        /* on huge pages where possible: entries are reached at random */
+        /* on huge pages where possible: entries are reached at random.  Not
+           zeroed here: a slot is set up when it is first handed out, so
+           pages are touched only as the table fills. */
         size_t bytes = (size_t)CHUNK_SIZE * sizeof(flow_entry);
         void *m = NULL;
         if (posix_memalign(&m, MEM_HUGE_PAGE, bytes) != 0)
             return NIL;
         mem_hint_huge(m, bytes);
-        memset(m, 0, bytes);
         t->chunks[c] = m;
     }
     if (t->allocated == t->nodes_cap) {
@@ -366,6 +368,15 @@ static uint32_t slot_alloc(flow_table *t)
         t->nodes_cap = nc;
     }
     memset(N(t, t->allocated), 0xff, sizeof(flow_node));
+    if (t->allocated == t->initialized) {
+        /* first use of this memory (a flush hands slots out again, and
+           their generations must go on counting) */
+        flow_entry *e = E(t, t->allocated);
+        e->gen = 0;
+        e->in_use = false;
+        e->data = NULL;
+        t->initialized++;
+    }
     return t->allocated++;
 }
 
