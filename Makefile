@@ -30,10 +30,10 @@ demo: deps
 	./$(BUILD)/tcpdoctor analyze $(BUILD)/demo-seed000.pcap || [ $$? -eq 1 ]
 
 $(ASAN_BUILD)/build.ninja:
-	CC=clang $(MESON) setup $(ASAN_BUILD) -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	CC=clang $(MESON) setup $(ASAN_BUILD) -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Db_lto=false
 
 $(FUZZ_BUILD)/build.ninja:
-	CC=clang $(MESON) setup $(FUZZ_BUILD) -Dbuildtype=debugoptimized -Db_lundef=false -Dfuzz=true -Dtests=false
+	CC=clang $(MESON) setup $(FUZZ_BUILD) -Dbuildtype=debugoptimized -Db_lundef=false -Db_lto=false -Dfuzz=true -Dtests=false
 
 test: deps
 	@$(MAKE) --no-print-directory test-unit test-asan fuzz-smoke
