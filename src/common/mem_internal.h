@@ -38,6 +38,22 @@ static inline void mem_hint_huge(void *p, size_t len)
 #endif
 }
 
+/* malloc() for a large block: aligned to a huge page and hinted, its size
+ * rounded up to whole huge pages (the rounding is address space only: pages
+ * never written are never made resident).  Small blocks: plain malloc().
+ * Free with free(). */
+static inline void *mem_alloc_big(size_t bytes)
+{
+    if (bytes < 2 * MEM_HUGE_PAGE)
+        return malloc(bytes ? bytes : 1);
+    size_t whole = (bytes + MEM_HUGE_PAGE - 1) / MEM_HUGE_PAGE * MEM_HUGE_PAGE;
+    void *q = NULL;
+    if (whole < bytes || posix_memalign(&q, MEM_HUGE_PAGE, whole) != 0)
+        return NULL;
+    mem_hint_huge(q, whole);
+    return q;
+}
+
 /*
  * realloc() for an array that grows by doubling from old_bytes (what p
  * holds) to bytes; same contract as realloc.  A large block is moved by
@@ -48,10 +64,9 @@ static inline void *mem_grow(void *p, size_t old_bytes, size_t bytes)
 {
     if (bytes < 2 * MEM_HUGE_PAGE || bytes <= old_bytes)
         return realloc(p, bytes);   /* small blocks: a huge page would waste memory */
-    void *q = malloc(bytes);
+    void *q = mem_alloc_big(bytes);     /* all of it can be huge pages */
     if (q == NULL)
         return NULL;
-    mem_hint_huge(q, bytes);
     if (p != NULL)
         memcpy(q, p, old_bytes);
     free(p);

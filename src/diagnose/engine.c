@@ -130,12 +130,12 @@ int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev, const tw_extra *x)
             ctx->tw_block = v;
             ctx->cap_tw_blocks = nc;
         }
-        /* pages are only made resident as events fill them */
-        size_t bytes = DIAG_TW_BLOCK * sizeof(tw_event);
+        /* a whole huge page (the events fill all but its last few bytes);
+           pages are only made resident as events fill them */
         void *m = NULL;
-        if (posix_memalign(&m, MEM_HUGE_PAGE, bytes) != 0)
+        if (posix_memalign(&m, MEM_HUGE_PAGE, MEM_HUGE_PAGE) != 0)
             return -ENOMEM;
-        mem_hint_huge(m, bytes);
+        mem_hint_huge(m, MEM_HUGE_PAGE);
         ctx->tw_block[ctx->n_tw_blocks++] = m;
     }
     long k = 0;

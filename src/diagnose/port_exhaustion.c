@@ -1135,7 +1135,7 @@ static int cmp_fail(const void *x, const void *y)
 static int sort_by_source(pe_state *st)
 {
     size_t n = st->n_rec, ng = st->src.n;
-    pe_rec *tmp = malloc(n * sizeof *tmp);
+    pe_rec *tmp = mem_alloc_big(n * sizeof *tmp);
     size_t *cnt = calloc((ng > 65536 ? ng : 65536) + 1, sizeof *cnt);
     if (tmp == NULL || cnt == NULL) {
         free(tmp);

@@ -350,11 +350,9 @@ static uint32_t slot_alloc(flow_table *t)
         /* on huge pages where possible: entries are reached at random.  Not
            zeroed here: a slot is set up when it is first handed out, so
            pages are touched only as the table fills. */
-        size_t bytes = (size_t)CHUNK_SIZE * sizeof(flow_entry);
-        void *m = NULL;
-        if (posix_memalign(&m, MEM_HUGE_PAGE, bytes) != 0)
+        void *m = mem_alloc_big((size_t)CHUNK_SIZE * sizeof(flow_entry));
+        if (m == NULL)
             return NIL;
-        mem_hint_huge(m, bytes);
         t->chunks[c] = m;
     }
     if (t->allocated == t->nodes_cap) {
