@@ -240,79 +240,152 @@ static void write_tsv(rep_conn_writer *w, const flow_conn *c)
 
 /* ---- table ----------------------------------------------------------- */
 
-/* Fixed widths wide enough for IPv4 ("255.255.255.255:65535" is 21); an
+/*
+ * The table is the default output of `conns`, one row per incarnation, so
+ * rows are formatted straight into the buffer with unchecked writers: the
+ * caller first makes sure TABLE_ROW_MAX bytes are free (a row with two
+ * IPv6 endpoints, 20-digit counters and a full history is under 400).
+ *
+ * Fixed widths wide enough for IPv4 ("255.255.255.255:65535" is 21); an
  * IPv6 endpoint widens its own row rather than the whole table, so the
- * table can be written as records arrive. */
-static void table_endpoint(outbuf *o, const flow_endpoint *e)
+ * table can be written as records arrive.
+ */
+#define TABLE_ROW_MAX 1024
+
+static char *put_spaces(char *p, size_t n)
 {
-    size_t start = o->len;
-    bool v4 = pkt_addr_is_v4(&e->addr);
-    if (!v4)
-        ob_ch(o, '[');
-    ob_addr(o, &e->addr);
-    if (!v4)
-        ob_ch(o, ']');
-    ob_ch(o, ':');
-    ob_u64(o, e->port);
-    for (size_t n = o->len - start; n < 21; n++)
-        ob_ch(o, ' ');
+    memset(p, ' ', n);
+    return p + n;
 }
 
-/* Seconds with 6 decimals, right-aligned in w columns. */
-static void table_secs(outbuf *o, int64_t ns, size_t w)
+/* Text padded to w columns, left-aligned; never cut. */
+static char *put_left(char *p, const char *s, size_t n, size_t w)
 {
-    outbuf t;
-    ob_init(&t);
-    ob_time(&t, ns);
-    ob_pad(o, t.b, t.len, w, true);
+    memcpy(p, s, n);
+    return n < w ? put_spaces(p + n, w - n) : p + n;
 }
+
+/* Decimal, right-aligned in w columns. */
+static char *put_u64(char *p, uint64_t v, size_t w)
+{
+    char t[20];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (n < w)
+        p = put_spaces(p, w - n);
+    while (n > 0)
+        *p++ = t[--n];
+    return p;
+}
+
+/* Seconds with 6 decimals (as ob_time()), right-aligned in w columns. */
+static char *put_secs(char *p, int64_t ns, size_t w)
+{
+    char t[32];
+    size_t n = 0;
+    uint64_t v = (uint64_t)ns;
+    if (ns < 0)
+        v = 0 - v;
+    uint64_t us = v % 1000000000u / 1000u, sec = v / 1000000000u;
+    for (int i = 0; i < 6; i++, us /= 10)
+        t[n++] = (char)('0' + us % 10);
+    t[n++] = '.';
+    do {
+        t[n++] = (char)('0' + sec % 10);
+        sec /= 10;
+    } while (sec != 0);
+    if (ns < 0)
+        t[n++] = '-';
+    if (n < w)
+        p = put_spaces(p, w - n);
+    while (n > 0)
+        *p++ = t[--n];
+    return p;
+}
+
+static char *put_endpoint(char *p, const flow_endpoint *e)
+{
+    char *start = p;
+    if (pkt_addr_is_v4(&e->addr)) {
+        for (int i = 12; i < 16; i++) {
+            if (i > 12)
+                *p++ = '.';
+            p = put_u64(p, e->addr.b[i], 0);
+        }
+    } else {
+        char buf[PKT_ADDR_STRLEN];
+        pkt_addr_str(&e->addr, buf, sizeof buf);
+        size_t n = strlen(buf);
+        *p++ = '[';
+        memcpy(p, buf, n);
+        p += n;
+        *p++ = ']';
+    }
+    *p++ = ':';
+    p = put_u64(p, e->port, 0);
+    size_t n = (size_t)(p - start);
+    return n < 21 ? put_spaces(p, 21 - n) : p;
+}
+
+static char *put_name(char *p, const char *s, size_t w)
+{
+    return put_left(p, s, strlen(s), w);
+}
+
+static const char table_header[] =
+    " frame inc  client                 server                      start"
+    "   duration  state  history          syn answer   closer reset    pkt>s"
+    "   pkt>c    bytes>s    bytes>c\n";
 
 static void write_table(rep_conn_writer *w, const flow_conn *c)
 {
     outbuf *o = &w->ob;
     o->len = 0;
     if (w->rows == 0)
-        OB_LIT(o, " frame inc  client                 server                      start"
-                  "   duration  state  history          syn answer   closer reset    pkt>s"
-                  "   pkt>c    bytes>s    bytes>c\n");
-    ob_u64_pad(o, c->first_packet, 6);
-    ob_ch(o, ' ');
-    ob_u64_pad(o, c->incarnation, 3);
-    ob_ch(o, c->roles_inferred ? '?' : ' ');
-    ob_ch(o, ' ');
-    table_endpoint(o, &c->client);
-    OB_LIT(o, "  ");
-    table_endpoint(o, &c->server);
-    ob_ch(o, ' ');
-    table_secs(o, w->have_t0 ? c->first_ts - w->t0 : 0, 11);
-    ob_ch(o, ' ');
-    table_secs(o, c->last_ts - c->first_ts, 10);
-    OB_LIT(o, "  ");
-    ob_pad(o, c->state, strlen(c->state), 6, false);
-    ob_ch(o, ' ');
-    const char *h = c->history[0] ? c->history : "-";
-    ob_pad(o, h, strlen(h), 16, false);
-    ob_ch(o, ' ');
-    ob_u64_pad(o, c->syn_count, 3);
-    ob_ch(o, ' ');
-    const char *hs = flow_handshake_name(c->handshake);
-    ob_pad(o, hs, strlen(hs), 8, false);
-    ob_ch(o, ' ');
-    const char *cb = flow_side_name(c->closed_by), *rb = flow_side_name(c->reset_by);
-    ob_pad(o, cb, strlen(cb), 6, false);
-    ob_ch(o, ' ');
-    ob_pad(o, rb, strlen(rb), 6, false);
-    ob_ch(o, ' ');
-    ob_u64_pad(o, c->client.packets, 7);
-    ob_ch(o, ' ');
-    ob_u64_pad(o, c->server.packets, 7);
-    ob_ch(o, ' ');
-    ob_u64_pad(o, c->client.bytes, 10);
-    ob_ch(o, ' ');
-    ob_u64_pad(o, c->server.bytes, 10);
-    ob_ch(o, '\n');
+        OB_LIT(o, table_header);
+    char *p = o->b + o->len;
+    p = put_u64(p, c->first_packet, 6);
+    *p++ = ' ';
+    p = put_u64(p, c->incarnation, 3);
+    *p++ = c->roles_inferred ? '?' : ' ';
+    *p++ = ' ';
+    p = put_endpoint(p, &c->client);
+    p = put_spaces(p, 2);
+    p = put_endpoint(p, &c->server);
+    *p++ = ' ';
+    p = put_secs(p, w->have_t0 ? c->first_ts - w->t0 : 0, 11);
+    *p++ = ' ';
+    p = put_secs(p, c->last_ts - c->first_ts, 10);
+    p = put_spaces(p, 2);
+    p = put_name(p, c->state, 6);
+    *p++ = ' ';
+    p = put_name(p, c->history[0] ? c->history : "-", 16);
+    *p++ = ' ';
+    p = put_u64(p, c->syn_count, 3);
+    *p++ = ' ';
+    p = put_name(p, flow_handshake_name(c->handshake), 8);
+    *p++ = ' ';
+    p = put_name(p, flow_side_name(c->closed_by), 6);
+    *p++ = ' ';
+    p = put_name(p, flow_side_name(c->reset_by), 6);
+    *p++ = ' ';
+    p = put_u64(p, c->client.packets, 7);
+    *p++ = ' ';
+    p = put_u64(p, c->server.packets, 7);
+    *p++ = ' ';
+    p = put_u64(p, c->client.bytes, 10);
+    *p++ = ' ';
+    p = put_u64(p, c->server.bytes, 10);
+    *p++ = '\n';
+    o->len = (size_t)(p - o->b);
     ob_flush(o, w->out);
 }
+
+_Static_assert(sizeof table_header - 1 + TABLE_ROW_MAX <= OB_CAP,
+               "a table row and the header fit the buffer");
 
 void rep_conn_write(rep_conn_writer *w, const flow_conn *c)
 {
