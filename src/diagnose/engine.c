@@ -46,6 +46,11 @@ struct diag_engine {
     diag_ctx ctx;
     void *state[N_DETECTORS];
     pending *free_pending;      /* released records, for reuse */
+    struct {                    /* the detectors that look at packets, in */
+        void (*fn)(void *st, const pkt_view *v, enum pkt_status s, diag_ctx *ctx);
+        void *st;               /* order: the per-packet loop skips the rest */
+    } packet_hook[N_DETECTORS];
+    size_t n_packet_hooks;
     vantage_votes votes;
     bool oom;
 };
@@ -191,6 +196,12 @@ diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen
         if (e->state[i] == NULL)
             goto out_free;
     }
+    for (size_t i = 0; i < N_DETECTORS; i++) {
+        if (detectors[i]->packet == NULL)
+            continue;
+        e->packet_hook[e->n_packet_hooks].fn = detectors[i]->packet;
+        e->packet_hook[e->n_packet_hooks++].st = e->state[i];
+    }
     return e;
 
 out_free:
@@ -229,9 +240,8 @@ void diag_engine_packet(diag_engine *e, const pkt_view *v, enum pkt_status st)
     }
     if (v->ts_ns > e->ctx.last_ts)
         e->ctx.last_ts = v->ts_ns;
-    for (size_t i = 0; i < N_DETECTORS; i++)
-        if (detectors[i]->packet != NULL)
-            detectors[i]->packet(e->state[i], v, st, &e->ctx);
+    for (size_t i = 0; i < e->n_packet_hooks; i++)
+        e->packet_hook[i].fn(e->packet_hook[i].st, v, st, &e->ctx);
 }
 
 static pending *pending_get(diag_engine *e)
