@@ -43,7 +43,7 @@
  */
 
 #define NIL UINT32_MAX
-#define CHUNK_SHIFT 12
+#define CHUNK_SHIFT 13
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
 #define FRAG_SLOTS 4096         /* recent first fragments, direct-mapped */
 #define FLOW_PREFETCH_SLOTS 16  /* views prefetched ahead (>= the driver's depth) */
@@ -350,7 +350,8 @@ static uint32_t slot_alloc(flow_table *t)
         /* on huge pages where possible: entries are reached at random.  Not
            zeroed here: a slot is set up when it is first handed out, so
            pages are touched only as the table fills. */
-        void *m = mem_alloc_big((size_t)CHUNK_SIZE * sizeof(flow_entry));
+        size_t room = t->cfg.capacity - ((size_t)c << CHUNK_SHIFT);   /* a small table */
+        void *m = mem_alloc_big((room < CHUNK_SIZE ? room : CHUNK_SIZE) * sizeof(flow_entry));
         if (m == NULL)
             return NIL;
         t->chunks[c] = m;
