@@ -138,7 +138,7 @@ typedef struct flow_config {
                                        4-tuple (nor is anything prefetched) */
 } flow_config;
 
-/* 1 M entries: about 400 MiB at most; see docs/conns.md. */
+/* 1 M entries: about 1.1 GiB at most (1.2 KB each); see docs/conns.md. */
 #define FLOW_DEFAULT_CAPACITY (1u << 20)
 /* 300 s: longer than any TIME_WAIT a stack uses (Windows 240 s, tcp-behaviour.md 10). */
 #define FLOW_DEFAULT_LINGER_NS (300LL * 1000000000LL)

@@ -114,7 +114,7 @@ int cmd_analyze(int argc, char **argv)
 
     diag_findings fs;
     if (diag_engine_finish(eng, &fs) != 0) {
-        fprintf(stderr, "tcpdoctor: out of memory while writing the findings\n");
+        fprintf(stderr, "tcpdoctor: out of memory during the analysis: no report, rather than one with something left out\n");
         goto out_engine;
     }
     FILE *out = stdout;
