@@ -269,11 +269,7 @@ static char *put_left(char *p, const char *s, size_t n, size_t w)
 static char *put_u64(char *p, uint64_t v, size_t w)
 {
     char t[20];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
+    size_t n = ob_rdigits(v, t);
     if (n < w)
         p = put_spaces(p, w - n);
     while (n > 0)
@@ -289,14 +285,11 @@ static char *put_secs(char *p, int64_t ns, size_t w)
     uint64_t v = (uint64_t)ns;
     if (ns < 0)
         v = 0 - v;
-    uint64_t us = v % 1000000000u / 1000u, sec = v / 1000000000u;
+    uint64_t us = v % 1000000000u / 1000u;
     for (int i = 0; i < 6; i++, us /= 10)
         t[n++] = (char)('0' + us % 10);
     t[n++] = '.';
-    do {
-        t[n++] = (char)('0' + sec % 10);
-        sec /= 10;
-    } while (sec != 0);
+    n += ob_rdigits(v / 1000000000u, t + n);
     if (ns < 0)
         t[n++] = '-';
     if (n < w)

@@ -50,15 +50,22 @@ static inline void ob_ch(outbuf *o, char c)
         o->overflow = true;
 }
 
-static inline void ob_u64(outbuf *o, uint64_t v)
+/* The decimal digits of v into t, last digit first; how many (1..20). */
+static inline size_t ob_rdigits(uint64_t v, char t[20])
 {
-    char t[20];
-    int n = 0;
+    size_t n = 0;
     do {
         t[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    if ((size_t)n > OB_CAP - o->len) {
+    return n;
+}
+
+static inline void ob_u64(outbuf *o, uint64_t v)
+{
+    char t[20];
+    size_t n = ob_rdigits(v, t);
+    if (n > OB_CAP - o->len) {
         o->overflow = true;
         return;
     }
@@ -105,29 +112,6 @@ static inline void ob_json_str(outbuf *o, const char *s)
 
 /* A string literal's bytes without strlen(). */
 #define OB_LIT(o, lit) ob_mem((o), (lit), sizeof(lit) - 1)
-
-/* Text padded with spaces to width w, left-aligned or right-aligned. */
-static inline void ob_pad(outbuf *o, const char *s, size_t n, size_t w, bool right)
-{
-    if (right)
-        for (size_t i = n; i < w; i++)
-            ob_ch(o, ' ');
-    ob_mem(o, s, n);
-    if (!right)
-        for (size_t i = n; i < w; i++)
-            ob_ch(o, ' ');
-}
-
-static inline void ob_u64_pad(outbuf *o, uint64_t v, size_t w)
-{
-    char t[21];
-    size_t n = 0;
-    do {
-        t[20 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    ob_pad(o, t + 21 - n, n, w, true);
-}
 
 static inline void ob_flush(outbuf *o, FILE *out)
 {
