@@ -90,9 +90,7 @@ bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
                    cmp_u64) != NULL;
 }
 
-/* Events are stored in blocks of one huge page each, never moved: a
- * growing array would copy them (and touch twice the memory) at every
- * doubling, and there is one event per reuse, 320 bytes each. */
+/* The extra parts (few) are a plain growing array, indexed from events. */
 static long add_extra(diag_ctx *ctx, const tw_extra *x)
 {
     if (ctx->n_tw_extra >= UINT32_MAX - 1)
@@ -123,6 +121,9 @@ tw_extra *diag_ctx_tw_extra_of(diag_ctx *ctx, size_t i)
     return &ctx->tw_extra[e->extra - 1];
 }
 
+/* Events are stored in blocks of one huge page each, never moved: a
+ * growing array would copy them (and touch twice the memory) at every
+ * doubling, and there is one event per reuse, 160 bytes each. */
 int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev, const tw_extra *x)
 {
     size_t b = ctx->n_tw / DIAG_TW_BLOCK;
@@ -135,12 +136,15 @@ int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev, const tw_extra *x)
             ctx->tw_block = v;
             ctx->cap_tw_blocks = nc;
         }
-        /* a whole huge page (the events fill all but its last few bytes);
-           pages are only made resident as events fill them */
+        /* A whole huge page (the events fill all but its last few bytes).
+           Not the first block: most captures have few reuses, and a huge
+           page is made resident (and zeroed) whole at its first event;
+           small pages fill as events arrive. */
         void *m = NULL;
         if (posix_memalign(&m, MEM_HUGE_PAGE, MEM_HUGE_PAGE) != 0)
             return -ENOMEM;
-        mem_hint_huge(m, MEM_HUGE_PAGE);
+        if (b > 0)
+            mem_hint_huge(m, MEM_HUGE_PAGE);
         ctx->tw_block[ctx->n_tw_blocks++] = m;
     }
     long k = 0;
