@@ -220,8 +220,34 @@ typedef struct diag_index {
  * (*created true; created may be NULL).  -1 when out of memory. */
 long diag_index_get(diag_index *ix, const diag_table *t, void **v, size_t *n, size_t *cap,
                     const void *key, bool *created);
+/* Position of the record with this key in v, or -1 when there is none
+ * (nothing is added). */
+long diag_index_find(const diag_index *ix, const diag_table *t, const void *v, const void *key);
 /* Free the index (the records are the owner's). */
 void diag_index_reset(diag_index *ix);
+
+/* Items (numbered 0..n-1 by the caller) grouped by server endpoint, in the
+ * order each endpoint first appears; a group's items are chained in the
+ * order added: first, then next[first], ..., n of them (group_index.c). */
+typedef struct diag_ep_group {
+    pkt_addr addr;              /* key: address and port, 18 bytes */
+    uint16_t port;
+    size_t   first, last, n;
+} diag_ep_group;
+
+typedef struct diag_ep_groups {
+    diag_ep_group *v;
+    size_t   n, cap;
+    size_t  *next;              /* one per item */
+    diag_index ix;
+} diag_ep_groups;
+
+/* Room for items numbered below `items`; 0 or -ENOMEM. */
+int diag_ep_groups_init(diag_ep_groups *g, size_t items, uint64_t seed);
+/* Add item (numbers rising) to its endpoint's group: the group's position,
+ * or -1 when out of memory. */
+long diag_ep_groups_add(diag_ep_groups *g, const pkt_addr *addr, uint16_t port, size_t item);
+void diag_ep_groups_free(diag_ep_groups *g);
 
 /* An interval's start (d = +1) or end (d = -1) at time t (sweep.c). */
 typedef struct diag_ev {

@@ -1,5 +1,6 @@
 /* group_index.c - find-or-create records by key: the open-addressing index detectors share. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,29 @@ static int grow(diag_index *ix, const diag_table *t, const void *v, size_t n)
     return 0;
 }
 
+/* Probe for key: its position, or -1 with *h at the empty slot that ends
+ * the probe.  The index has slots. */
+static long probe(const diag_index *ix, const diag_table *t, const void *v, const void *key,
+                  uint64_t kh, size_t *h)
+{
+    uint32_t tag = tag_of(kh);
+    for (*h = (size_t)kh & ix->mask; ix->slot[*h] != 0; *h = (*h + 1) & ix->mask) {
+        uint64_t sl = ix->slot[*h];
+        size_t pos = (size_t)(uint32_t)sl - 1;
+        if ((uint32_t)(sl >> 32) == tag && key_eq(key_at(t, v, pos), key, t->key_len))
+            return (long)pos;
+    }
+    return -1;
+}
+
+long diag_index_find(const diag_index *ix, const diag_table *t, const void *v, const void *key)
+{
+    if (ix->slot == NULL)
+        return -1;
+    size_t h;
+    return probe(ix, t, v, key, key_hash(ix, key, t->key_len), &h);
+}
+
 long diag_index_get(diag_index *ix, const diag_table *t, void **v, size_t *n, size_t *cap,
                     const void *key, bool *created)
 {
@@ -90,14 +114,10 @@ long diag_index_get(diag_index *ix, const diag_table *t, void **v, size_t *n, si
     if ((*n + 1) * 2 > (ix->slot ? ix->mask + 1 : 0) && grow(ix, t, *v, *n) != 0)
         return -1;
     uint64_t kh = key_hash(ix, key, t->key_len);
-    uint32_t tag = tag_of(kh);
-    size_t h = (size_t)kh & ix->mask;
-    for (; ix->slot[h] != 0; h = (h + 1) & ix->mask) {
-        uint64_t sl = ix->slot[h];
-        size_t pos = (size_t)(uint32_t)sl - 1;
-        if ((uint32_t)(sl >> 32) == tag && key_eq(key_at(t, *v, pos), key, t->key_len))
-            return (long)pos;
-    }
+    size_t h;
+    long found = probe(ix, t, *v, key, kh, &h);
+    if (found >= 0)
+        return found;
     if (*n >= UINT32_MAX - 1)
         return -1;
     if (*n == *cap) {
@@ -111,7 +131,7 @@ long diag_index_get(diag_index *ix, const diag_table *t, void **v, size_t *n, si
     char *rec = (char *)*v + *n * t->size;
     memset(rec, 0, t->size);
     memcpy(rec + t->key_off, key, t->key_len);
-    ix->slot[h] = (uint64_t)tag << 32 | ((uint64_t)*n + 1);
+    ix->slot[h] = (uint64_t)tag_of(kh) << 32 | ((uint64_t)*n + 1);
     if (created != NULL)
         *created = true;
     return (long)(*n)++;
@@ -122,4 +142,51 @@ void diag_index_reset(diag_index *ix)
     free(ix->slot);
     ix->slot = NULL;
     ix->mask = 0;
+}
+
+/*
+ * Items grouped by a server endpoint, each group's items chained in item
+ * order.  Findings go per server endpoint in several detectors; grouping
+ * through the index keeps that linear however many endpoints a capture
+ * holds (a scan of many hosts), where comparing every item with every
+ * other was quadratic.
+ */
+int diag_ep_groups_init(diag_ep_groups *g, size_t items, uint64_t seed)
+{
+    memset(g, 0, sizeof *g);
+    g->ix.seed = seed;
+    g->next = malloc((items ? items : 1) * sizeof *g->next);
+    return g->next == NULL ? -ENOMEM : 0;
+}
+
+long diag_ep_groups_add(diag_ep_groups *g, const pkt_addr *addr, uint16_t port, size_t item)
+{
+    static const diag_table tab = { sizeof(diag_ep_group), offsetof(diag_ep_group, addr),
+                                    offsetof(diag_ep_group, port) + sizeof(uint16_t) };
+    diag_ep_group key;
+    memset(&key, 0, sizeof key);
+    key.addr = *addr;
+    key.port = port;
+    bool created;
+    void *v = g->v;
+    long k = diag_index_get(&g->ix, &tab, &v, &g->n, &g->cap, &key, &created);
+    g->v = v;
+    if (k < 0)
+        return -1;
+    diag_ep_group *e = &g->v[k];
+    if (created)
+        e->first = item;
+    else
+        g->next[e->last] = item;
+    e->last = item;
+    e->n++;
+    return k;
+}
+
+void diag_ep_groups_free(diag_ep_groups *g)
+{
+    diag_index_reset(&g->ix);
+    free(g->v);
+    free(g->next);
+    memset(g, 0, sizeof *g);
 }

@@ -1,5 +1,7 @@
 /* isn_not_increasing.c - detector: a reused 4-tuple's new ISN is not above the old one's last sequence number. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,13 +245,23 @@ typedef struct isn_group {
     uint64_t accepted_plain_packet;
     size_t   example;               /* first rejected not-above event, else first */
     size_t   other_example;         /* first other-host event */
+    size_t   first_na, last_na;     /* its not-above reuses: first_na, then
+                                       along next_na[] (isn_finish) to last_na */
     bool     have_rejected_example;
 } isn_group;
 
-static bool same_group(const isn_group *g, const tw_event *e)
+_Static_assert(offsetof(isn_group, server_port) == 2 * sizeof(pkt_addr),
+               "no padding inside a group's key (client, server, server_port)");
+
+/* A group with only its key set (the index compares the key's bytes). */
+static isn_group group_key(const tw_event *e)
 {
-    return g->server_port == e->server_port && memcmp(g->server.b, e->server.b, 16) == 0 &&
-           memcmp(g->client.b, e->client.b, 16) == 0;
+    isn_group key;
+    memset(&key, 0, sizeof key);
+    key.client = e->client;
+    key.server = e->server;
+    key.server_port = e->server_port;
+    return key;
 }
 
 static void count_event(isn_group *g, const isn_state *st, const diag_ctx *ctx,
@@ -482,7 +494,8 @@ static bool contradicted(const isn_group *g)
            g->accepted_plain_gap_min <= g->rejected_gap_max;
 }
 
-static int report(const isn_group *g, const isn_state *st, diag_ctx *ctx, diag_findings *out)
+static int report(const isn_group *g, const size_t *next_na, const isn_state *st, diag_ctx *ctx,
+                  diag_findings *out)
 {
     bool warn = g->rejected > 0 && !contradicted(g);
     const tw_event *ex = diag_tw(ctx, g->example);
@@ -597,11 +610,12 @@ static int report(const isn_group *g, const isn_state *st, diag_ctx *ctx, diag_f
     /* the example first, then the others in capture order */
     event_evidence(f, ctx, st, ex);
     size_t listed = 1;
-    for (size_t i = 0; i < ctx->n_tw && listed < ISN_EVIDENCE_EVENTS; i++) {
-        const tw_event *e = diag_tw(ctx, i);
-        if (i == g->example || !met_timewait(e) || !isn_not_above(e) || !same_group(g, e))
+    uint64_t walked = 0;
+    for (size_t i = g->first_na; walked < g->not_above && listed < ISN_EVIDENCE_EVENTS;
+         i = next_na[i], walked++) {
+        if (i == g->example)
             continue;
-        event_evidence(f, ctx, st, e);
+        event_evidence(f, ctx, st, diag_tw(ctx, i));
         listed++;
     }
     f->evidence_omitted += g->not_above - listed;
@@ -617,50 +631,56 @@ static int isn_finish(void *p, diag_ctx *ctx, diag_findings *out)
     if (st->n > 1)
         qsort(st->notes, st->n, sizeof *st->notes, cmp_note);
     /* Groups come from the reuses whose ISN was not above (rare: none in
-     * healthy traffic); the second pass counts every reuse of those groups. */
+     * healthy traffic); the second pass counts every reuse of those groups
+     * and chains their not-above reuses for the evidence.  The index finds a
+     * group in constant time however many clients a capture holds. */
+    static const diag_table tab = { sizeof(isn_group), offsetof(isn_group, client),
+                                    offsetof(isn_group, server_port) + sizeof(uint16_t) };
+    diag_index ix = { .seed = (uint64_t)(uintptr_t)st * 0x9e3779b97f4a7c15ULL };
     isn_group *g = NULL;
     size_t ng = 0, cap = 0;
     int rc = 0;
+    size_t *next_na = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *next_na);
+    if (next_na == NULL)
+        return -ENOMEM;
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = diag_tw(ctx, i);
         if (!met_timewait(e) || !isn_not_above(e))
             continue;
-        size_t k;
-        for (k = 0; k < ng && !same_group(&g[k], e); k++)
-            ;
-        if (k < ng)
-            continue;
-        if (ng == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            isn_group *v = realloc(g, nc * sizeof *v);
-            if (v == NULL) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            g = v;
-            cap = nc;
+        isn_group key = group_key(e);
+        void *v = g;
+        long k = diag_index_get(&ix, &tab, &v, &ng, &cap, &key, NULL);
+        g = v;
+        if (k < 0) {
+            rc = -ENOMEM;
+            goto out;
         }
-        memset(&g[ng], 0, sizeof g[ng]);
-        g[ng].client = e->client;
-        g[ng].server = e->server;
-        g[ng].server_port = e->server_port;
-        ng++;
     }
     for (size_t i = 0; i < ctx->n_tw && ng > 0; i++) {
         const tw_event *e = diag_tw(ctx, i);
         if (!met_timewait(e))
             continue;
-        for (size_t k = 0; k < ng; k++)
-            if (same_group(&g[k], e)) {
-                count_event(&g[k], st, ctx, e, i);
-                break;
-            }
+        isn_group key = group_key(e);
+        long k = diag_index_find(&ix, &tab, g, &key);
+        if (k < 0)
+            continue;
+        isn_group *gr = &g[k];
+        if (isn_not_above(e)) {
+            if (gr->not_above == 0)
+                gr->first_na = i;
+            else
+                next_na[gr->last_na] = i;
+            gr->last_na = i;
+        }
+        count_event(gr, st, ctx, e, i);
     }
     for (size_t k = 0; k < ng && rc == 0; k++)
         if (g[k].not_above > 0)
-            rc = report(&g[k], st, ctx, out);
+            rc = report(&g[k], next_na, st, ctx, out);
 out:
     free(g);
+    free(next_na);
+    diag_index_reset(&ix);
     return rc;
 }
 

@@ -1,5 +1,7 @@
 /* nat_timewait_mismatch.c - detector: one source IP reuses ports sooner than the server's TIME_WAIT lasts. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,8 @@ typedef struct ip_group {
     double gap_min, gap_max, rejected_max, accepted_min;
     double *gaps;
     size_t ngaps, capgaps;
-    size_t first_rejected;
+    size_t first_rejected;      /* its rejected reuses: this event, then */
+    size_t last_rejected;       /* along next_rejected[] up to this one */
     pkt_addr server;
     uint16_t server_port;
     uint16_t servers;           /* distinct server endpoints (1 or "several") */
@@ -118,7 +121,8 @@ static int add_gap(ip_group *g, double gap)
     return 0;
 }
 
-static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
+static int report(const ip_group *g, const size_t *next_rejected, diag_ctx *ctx,
+                  diag_findings *out)
 {
     qsort(g->gaps, g->ngaps, sizeof *g->gaps, cmp_double);
     double median = g->gaps[g->ngaps / 2];
@@ -195,10 +199,8 @@ static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
     const tw_event *pick[8];
     size_t npick = 0;
     uint64_t seen = 0;
-    for (size_t i = g->first_rejected; i < ctx->n_tw && seen < g->rejected; i++) {
+    for (size_t i = g->first_rejected; seen < g->rejected; i = next_rejected[i]) {
         const tw_event *e = diag_tw(ctx, i);
-        if (!counted(e) || !rejected(e) || memcmp(e->client.b, g->client.b, 16) != 0)
-            continue;
         seen++;
         /* keep the 8 earliest: insertion into a short sorted array */
         size_t at = npick;
@@ -246,41 +248,44 @@ static int report(const ip_group *g, diag_ctx *ctx, diag_findings *out)
     return 0;
 }
 
+/*
+ * Groups by client address through the shared index (a capture may hold
+ * reuses from very many addresses), and each group's rejected reuses are
+ * chained in event order, so that its evidence is found without walking
+ * every event again.
+ */
 static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
 {
     (void)st;
+    static const diag_table tab = { sizeof(ip_group), offsetof(ip_group, client),
+                                    sizeof(pkt_addr) };
+    diag_index ix = { .seed = (uint64_t)(uintptr_t)ctx * 0xc2b2ae3d27d4eb4fULL };
     ip_group *g = NULL;
     size_t ng = 0, cap = 0;
     int rc = 0;
+    size_t *next_rejected = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *next_rejected);
+    if (next_rejected == NULL)
+        return -ENOMEM;
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = diag_tw(ctx, i);
         if (!counted(e))
             continue;
-        size_t k;
-        for (k = 0; k < ng; k++)
-            if (memcmp(g[k].client.b, e->client.b, 16) == 0)
-                break;
-        if (k == ng) {
-            if (ng == cap) {
-                size_t nc = cap ? cap * 2 : 8;
-                ip_group *p = realloc(g, nc * sizeof *p);
-                if (p == NULL) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-                g = p;
-                cap = nc;
-            }
-            memset(&g[ng], 0, sizeof g[ng]);
-            g[ng].client = e->client;
-            g[ng].gap_min = g[ng].gap_max = e->gap_s;
-            g[ng].rejected_max = -1;
-            g[ng].server = e->server;
-            g[ng].server_port = e->server_port;
-            g[ng].servers = 1;
-            ng++;
+        bool created;
+        void *v = g;
+        long k = diag_index_get(&ix, &tab, &v, &ng, &cap, &e->client, &created);
+        g = v;
+        if (k < 0) {
+            rc = -ENOMEM;
+            goto out;
         }
         ip_group *gr = &g[k];
+        if (created) {
+            gr->gap_min = gr->gap_max = e->gap_s;
+            gr->rejected_max = -1;
+            gr->server = e->server;
+            gr->server_port = e->server_port;
+            gr->servers = 1;
+        }
         gr->n++;
         if (gr->servers == 1 && (gr->server_port != e->server_port ||
                                  memcmp(gr->server.b, e->server.b, 16) != 0))
@@ -294,6 +299,9 @@ static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
         if (rejected(e)) {
             if (gr->rejected == 0)
                 gr->first_rejected = i;
+            else
+                next_rejected[gr->last_rejected] = i;
+            gr->last_rejected = i;
             gr->rejected++;
             if (e->gap_s > gr->rejected_max)
                 gr->rejected_max = e->gap_s;
@@ -311,11 +319,13 @@ static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
     }
     for (size_t k = 0; k < ng && rc == 0; k++)
         if (g[k].rejected > 0)
-            rc = report(&g[k], ctx, out);
+            rc = report(&g[k], next_rejected, ctx, out);
 out:
     for (size_t k = 0; k < ng; k++)
         free(g[k].gaps);
     free(g);
+    free(next_rejected);
+    diag_index_reset(&ix);
     return rc;
 }
 

@@ -1,5 +1,7 @@
 /* syn_unanswered.c - detector: SYNs nothing answered, when no more specific finding explains them. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,25 +89,25 @@ static int su_finish(void *p, diag_ctx *ctx, diag_findings *out)
             (u->syns == 1 && ctx->last_ts - u->last_syn_ts < TAIL_GRACE_NS))
             done[i] = true;
     }
-    for (size_t i = 0; i < st->n; i++) {
-        if (done[i])
-            continue;
-        const unans *u0 = &st->v[i];
+    /* One finding per server endpoint, in the order of their first attempt. */
+    diag_ep_groups eg;
+    int rc = diag_ep_groups_init(&eg, st->n, (uint64_t)(uintptr_t)st * 0x9e3779b97f4a7c15ULL);
+    for (size_t i = 0; i < st->n && rc == 0; i++)
+        if (!done[i] && diag_ep_groups_add(&eg, &st->v[i].server, st->v[i].server_port, i) < 0)
+            rc = -ENOMEM;
+    for (size_t k = 0; k < eg.n && rc == 0; k++) {
+        const diag_ep_group *gr = &eg.v[k];
+        const unans *u0 = &st->v[gr->first];
         diag_finding *f = diag_add(out, "syn-unanswered", DIAG_WARNING, 0.7);
         if (f == NULL) {
-            free(done);
-            return -ENOMEM;
+            rc = -ENOMEM;
+            break;
         }
-        uint64_t n = 0, syns = 0, gave_up = 0;
+        uint64_t n = gr->n, syns = 0, gave_up = 0;
         pkt_addr first_client = u0->client;
         bool one_client = true;
-        for (size_t j = i; j < st->n; j++) {
+        for (size_t j = gr->first, m = 0; m < gr->n; j = eg.next[j], m++) {
             const unans *u = &st->v[j];
-            if (done[j] || u->server_port != u0->server_port ||
-                memcmp(u->server.b, u0->server.b, 16) != 0)
-                continue;
-            done[j] = true;
-            n++;
             syns += u->syns;
             gave_up += u->gave_up_rst;
             if (memcmp(u->client.b, first_client.b, 16) != 0)
@@ -152,8 +154,9 @@ static int su_finish(void *p, diag_ctx *ctx, diag_findings *out)
                            "client, and the reverse) to see where the SYNs disappear",
                         "none: diagnosis");
     }
+    diag_ep_groups_free(&eg);
     free(done);
-    return 0;
+    return rc;
 }
 
 const diag_detector diag_det_syn_unanswered = {

@@ -347,40 +347,48 @@ static const char *outcome_words(enum tw_outcome o)
     return "?";
 }
 
+/* One finding per (server endpoint, outcome, closer).  The key is the first
+ * 26 bytes, server to port, with no padding inside (the index compares
+ * bytes).  The group's events are chained in event order: first, then
+ * along next[] (tw_finish) up to last. */
 typedef struct group {
     pkt_addr server;
-    uint16_t port;
     enum tw_outcome outcome;
     enum flow_side closer;
+    uint16_t port;
     size_t first;           /* index of the first event */
+    size_t last;            /* and of the last */
     uint64_t n, failed;
     double gap_min, gap_max, delay_max, delay_sum;
 } group;
+
+_Static_assert(offsetof(group, port) ==
+                   sizeof(pkt_addr) + sizeof(enum tw_outcome) + sizeof(enum flow_side),
+               "no padding inside a group's key");
 
 /* Stale ACKs with no earlier incarnation in the capture: one finding per
  * server endpoint. */
 static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
 {
-    bool *done = calloc(ctx->n_tw ? ctx->n_tw : 1, sizeof *done);
-    if (done == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < ctx->n_tw; i++) {
-        const tw_event *e0 = diag_tw(ctx, i);
-        if (!e0->unpaired || done[i])
-            continue;
+    diag_ep_groups eg;
+    int rc = diag_ep_groups_init(&eg, ctx->n_tw, (uint64_t)(uintptr_t)ctx * 0x9e3779b97f4a7c15ULL);
+    for (size_t i = 0; i < ctx->n_tw && rc == 0; i++) {
+        const tw_event *e = diag_tw(ctx, i);
+        if (e->unpaired && diag_ep_groups_add(&eg, &e->server, e->server_port, i) < 0)
+            rc = -ENOMEM;
+    }
+    for (size_t k = 0; k < eg.n && rc == 0; k++) {
+        const diag_ep_group *gr = &eg.v[k];
+        const tw_event *e0 = diag_tw(ctx, gr->first);
         uint64_t n = 0, failed = 0, linked = 0, other_host = 0;
         double delay_max = 0;
         diag_finding *f = diag_add(out, "timewait-reuse", DIAG_WARNING, 0.85);
         if (f == NULL) {
-            free(done);
-            return -ENOMEM;
+            rc = -ENOMEM;
+            break;
         }
-        for (size_t j = i; j < ctx->n_tw; j++) {
+        for (size_t j = gr->first, m = 0; m < gr->n; j = eg.next[j], m++) {
             const tw_event *e = diag_tw(ctx, j);
-            if (!e->unpaired || done[j] || e->server_port != e0->server_port ||
-                memcmp(e->server.b, e0->server.b, 16) != 0)
-                continue;
-            done[j] = true;
             n++;
             failed += !e->succeeded;
             if (e->delay_s > delay_max)
@@ -396,11 +404,11 @@ static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
                               diag_rel(ctx, e->syn_ts), c, s, e->cur_client_isn);
             const tw_extra *ak = diag_tw_acked(ctx, e);
             if (ak != NULL) {
-                char rc[64];
-                diag_endpoint(&ak->acked_client, ak->acked_client_port, rc, sizeof rc);
+                char ac[64];
+                diag_endpoint(&ak->acked_client, ak->acked_client_port, ac, sizeof ac);
                 diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
                                   "the end of %s's connection (packets %llu-%llu), which the "
-                                  "server closed %.3f s before this SYN", s, c, e->stale_ack, rc,
+                                  "server closed %.3f s before this SYN", s, c, e->stale_ack, ac,
                                   (unsigned long long)ak->acked_first_packet,
                                   (unsigned long long)ak->acked_last_packet,
                                   diag_secs(e->syn_ts - ak->acked_last_ts));
@@ -470,8 +478,8 @@ static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
         diag_remedy_add(f, "Let the clients close first, so the server does not hold TIME_WAIT",
                         "application change; TIME_WAIT moves to the clients");
     }
-    free(done);
-    return 0;
+    diag_ep_groups_free(&eg);
+    return rc;
 }
 
 /*
@@ -485,67 +493,39 @@ static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
  * was accepted at once): they are not TIME_WAIT's doing.  A stale ACK is the
  * server's own word that it holds the old connection and needs no check.
  */
-typedef struct srv_bound {
-    pkt_addr server;            /* key: server address and port (18 bytes) */
-    uint16_t port;
-    bool     any_ignored;
-    double   lower;             /* largest gap of an ignored reuse */
-    double   upper;             /* smallest gap accepted (or finally accepted) */
-} srv_bound;
-
 static int check_ignored_consistency(diag_ctx *ctx)
 {
-    static const diag_table tab = { sizeof(srv_bound), offsetof(srv_bound, server),
-                                    offsetof(srv_bound, port) + sizeof(uint16_t) };
-    diag_index ix = { .seed = (uint64_t)(uintptr_t)ctx * 0x9e3779b97f4a7c15ULL };
-    srv_bound *g = NULL;
-    size_t ng = 0, capg = 0;
-    uint32_t *grp = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *grp);
-    int rc = grp == NULL ? -ENOMEM : 0;
-    for (size_t i = 0; rc == 0 && i < ctx->n_tw; i++) {
+    diag_ep_groups eg;
+    int rc = diag_ep_groups_init(&eg, ctx->n_tw, (uint64_t)(uintptr_t)ctx * 0xc2b2ae3d27d4eb4fULL);
+    for (size_t i = 0; i < ctx->n_tw && rc == 0; i++) {
         const tw_event *e = diag_tw(ctx, i);
-        grp[i] = UINT32_MAX;
-        if (!is_tw_hit(e) || e->prev_closer != FLOW_SIDE_SERVER)
-            continue;
-        struct { pkt_addr server; uint16_t port; } key;
-        memset(&key, 0, sizeof key);
-        key.server = e->server;
-        key.port = e->server_port;
-        bool created;
-        void *v = g;
-        long k = diag_index_get(&ix, &tab, &v, &ng, &capg, &key, &created);
-        g = v;
-        if (k < 0) {
+        if (is_tw_hit(e) && e->prev_closer == FLOW_SIDE_SERVER &&
+            diag_ep_groups_add(&eg, &e->server, e->server_port, i) < 0)
             rc = -ENOMEM;
-            break;
-        }
-        srv_bound *b = &g[k];
-        if (created) {
-            b->lower = -1;
-            b->upper = 1e300;
-        }
-        grp[i] = (uint32_t)k;
-        if (e->outcome == TW_IGNORED) {
-            b->any_ignored = true;
-            if (e->gap_s > b->lower)
-                b->lower = e->gap_s;
-            if (e->succeeded && e->gap_s + e->delay_s < b->upper)
-                b->upper = e->gap_s + e->delay_s;
-        } else if (e->outcome == TW_ACCEPTED && e->gap_s < b->upper) {
-            b->upper = e->gap_s;
-        }
     }
-    for (size_t i = 0; rc == 0 && i < ctx->n_tw; i++) {
-        tw_event *e = diag_tw(ctx, i);
-        if (grp[i] == UINT32_MAX || e->outcome != TW_IGNORED)
+    for (size_t k = 0; k < eg.n && rc == 0; k++) {
+        const diag_ep_group *gr = &eg.v[k];
+        double lower = -1, upper = 1e300;
+        bool any_ignored = false;
+        for (size_t i = gr->first, m = 0; m < gr->n; i = eg.next[i], m++) {
+            const tw_event *e = diag_tw(ctx, i);
+            if (e->outcome == TW_IGNORED) {
+                any_ignored = true;
+                if (e->gap_s > lower)
+                    lower = e->gap_s;
+                if (e->succeeded && e->gap_s + e->delay_s < upper)
+                    upper = e->gap_s + e->delay_s;
+            } else if (e->outcome == TW_ACCEPTED && e->gap_s < upper) {
+                upper = e->gap_s;
+            }
+        }
+        if (!any_ignored || lower < upper)
             continue;
-        const srv_bound *b = &g[grp[i]];
-        if (b->any_ignored && b->lower >= b->upper)
-            e->not_tw = true;
+        for (size_t i = gr->first, m = 0; m < gr->n; i = eg.next[i], m++)
+            if (diag_tw(ctx, i)->outcome == TW_IGNORED)
+                diag_tw(ctx, i)->not_tw = true;
     }
-    free(grp);
-    free(g);
-    diag_index_reset(&ix);
+    diag_ep_groups_free(&eg);
     return rc;
 }
 
@@ -570,8 +550,14 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         return -ENOMEM;
     if (unpaired_findings(ctx, out) != 0)
         return -ENOMEM;
+    static const diag_table tab = { sizeof(group), offsetof(group, server),
+                                    offsetof(group, port) + sizeof(uint16_t) };
+    diag_index ix = { .seed = (uint64_t)(uintptr_t)ctx * 0x165667b19e3779f9ULL };
     group *g = NULL;
     size_t ng = 0, capg = 0;
+    size_t *next = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *next);
+    if (next == NULL)
+        return -ENOMEM;
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = diag_tw(ctx, i);
         if (!is_tw_hit(e) || e->not_tw)
@@ -580,32 +566,30 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
            way a client reuses its own port: not worth a finding. */
         if (e->outcome == TW_ACCEPTED && e->prev_closer == FLOW_SIDE_CLIENT)
             continue;
-        size_t k;
-        for (k = 0; k < ng; k++)
-            if (g[k].port == e->server_port && g[k].outcome == e->outcome &&
-                g[k].closer == e->prev_closer && memcmp(g[k].server.b, e->server.b, 16) == 0)
-                break;
-        if (k == ng) {
-            if (ng == capg) {
-                size_t nc = capg ? capg * 2 : 8;
-                group *p = realloc(g, nc * sizeof *p);
-                if (p == NULL) {
-                    free(g);
-                    return -ENOMEM;
-                }
-                g = p;
-                capg = nc;
-            }
-            memset(&g[ng], 0, sizeof g[ng]);
-            g[ng].server = e->server;
-            g[ng].port = e->server_port;
-            g[ng].outcome = e->outcome;
-            g[ng].closer = e->prev_closer;
-            g[ng].first = i;
-            g[ng].gap_min = g[ng].gap_max = e->gap_s;
-            ng++;
+        group key;
+        memset(&key, 0, sizeof key);
+        key.server = e->server;
+        key.outcome = e->outcome;
+        key.closer = e->prev_closer;
+        key.port = e->server_port;
+        bool created;
+        void *v = g;
+        long k = diag_index_get(&ix, &tab, &v, &ng, &capg, &key, &created);
+        g = v;
+        if (k < 0) {
+            free(g);
+            free(next);
+            diag_index_reset(&ix);
+            return -ENOMEM;
         }
         group *gr = &g[k];
+        if (created) {
+            gr->first = i;
+            gr->gap_min = gr->gap_max = e->gap_s;
+        } else {
+            next[gr->last] = i;
+        }
+        gr->last = i;
         gr->n++;
         if (!e->succeeded)
             gr->failed++;
@@ -614,6 +598,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         if (e->delay_s > gr->delay_max) gr->delay_max = e->delay_s;
         gr->delay_sum += e->delay_s;
     }
+    diag_index_reset(&ix);
 
     for (size_t k = 0; k < ng; k++) {
         group *gr = &g[k];
@@ -623,6 +608,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         diag_finding *f = diag_add(out, "timewait-reuse", sev, conf);
         if (f == NULL) {
             free(g);
+            free(next);
             return -ENOMEM;
         }
         f->events = gr->n;
@@ -678,12 +664,8 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         diag_param_add(f, "delay_max_s", gr->delay_max, "s");
         diag_param_add(f, "failed", (double)gr->failed, "attempts");
         size_t listed = 0;
-        for (size_t i = gr->first; i < ctx->n_tw && listed < GROUP_EVIDENCE_EVENTS; i++) {
-            const tw_event *e = diag_tw(ctx, i);
-            if (!is_tw_hit(e) || e->not_tw || e->outcome != gr->outcome || e->prev_closer != gr->closer ||
-                e->server_port != gr->port || memcmp(e->server.b, gr->server.b, 16) != 0)
-                continue;
-            event_evidence(f, ctx, e, NULL);
+        for (size_t i = gr->first; listed < GROUP_EVIDENCE_EVENTS && listed < gr->n; i = next[i]) {
+            event_evidence(f, ctx, diag_tw(ctx, i), NULL);
             listed++;
         }
         if (gr->n > listed)
@@ -706,6 +688,7 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         }
     }
     free(g);
+    free(next);
     return 0;
 }
 
