@@ -59,12 +59,30 @@ typedef struct flow_endpoint {
     int64_t  rst_ts;
     uint32_t rst_seq;
     bool     rst_has_ack;
+    uint32_t rst_ack;           /* its acknowledgment number (rst_has_ack) */
     bool     ts_seen;           /* TCP timestamps seen from this side */
     uint32_t tsval_first;
     uint32_t tsval_last;
     int64_t  tsval_first_ts;    /* capture times of those two TSvals */
     int64_t  tsval_last_ts;
     uint32_t zero_windows;
+    int64_t  last_ts;           /* this side's last packet */
+    /* What the capture shows of this side's sending and acknowledging, for
+       the lifecycle stage's stall and reset verdicts (lifecycle.h):
+       sent_end is moved by this side's own segments only (next_seq also
+       follows the peer's ACKs of data the capture missed). */
+    bool     sent_seen;
+    uint32_t sent_end;          /* highest seq + len of its captured segments */
+    bool     ack_seen;          /* it sent a segment with ACK (RSTs aside) */
+    uint32_t ack_max;           /* the highest acknowledgment number it sent */
+    int64_t  ack_max_ts;        /* when that acknowledgment first came */
+    uint64_t retrans_packet;    /* its last payload retransmission (0: none) */
+    int64_t  retrans_ts;
+    uint32_t retrans_seq;       /* that segment's sequence number */
+    uint8_t  rst_ttl;           /* IP TTL of its first RST */
+    bool     data_after_peer_fin; /* it sent data after acknowledging the
+                                     peer's FIN (a half-closed peer may reset
+                                     it: RFC 1122 4.2.2.13) */
     /* Options of this side's SYN or SYN-ACK */
     bool     syn_opts_seen;
     uint16_t syn_window;
@@ -152,6 +170,10 @@ typedef struct flow_stats {
     uint64_t evictions;         /* entries pushed out by capacity */
     uint64_t expirations;       /* closed entries aged out */
     uint64_t time_regressions;  /* packets older than the previous one */
+    uint64_t dropped_nomem;     /* packets not accounted: no memory for an
+                                   entry and none to evict.  Non-zero means
+                                   the records are incomplete: a report from
+                                   them would leave connections out */
 } flow_stats;
 
 typedef struct flow_table flow_table;

@@ -200,6 +200,80 @@ static void note_seq(flow_endpoint *e, const pkt_view *v)
         e->next_seq = end;
 }
 
+/* The segment [lo, hi) falls in a hole of the data seen so far: it fills
+ * it (captured out of order), and the hole shrinks. */
+static bool fills_hole(ep_track *t, uint32_t lo, uint32_t hi)
+{
+    for (uint8_t i = 0; i < t->n_holes; i++) {
+        if (seq_lt(lo, t->hole[i].lo) || seq_gt(hi, t->hole[i].hi))
+            continue;
+        if (lo == t->hole[i].lo)
+            t->hole[i].lo = hi;
+        else if (hi == t->hole[i].hi)
+            t->hole[i].hi = lo;
+        if (!seq_lt(t->hole[i].lo, t->hole[i].hi))
+            t->hole[i] = t->hole[--t->n_holes];
+        return true;
+    }
+    return false;
+}
+
+/*
+ * A retransmission for the lifecycle stage's stall verdict: payload that
+ * starts below the end of the data this side was captured sending.  Not
+ * one: the same frame captured twice (same sequence, length and IP id
+ * within 1 ms: two interfaces, a mirror port); data that fills a hole
+ * (captured out of order: retransmits counts those, as Zeek and tshark
+ * do); data below a FIN captured first.  Two holes are remembered; a
+ * segment beyond more of them is taken as new data (never as a
+ * retransmission).
+ */
+static void note_retransmission(ep_track *t, flow_endpoint *e, const pkt_view *v)
+{
+    if (v->payload_len == 0 || (v->flags & (PKT_TCP_SYN | PKT_TCP_RST)))
+        return;
+    uint32_t end = v->seq + v->payload_len;
+    bool copy = t->data_seen && v->seq == t->seg_seq && v->payload_len == t->seg_len &&
+                v->ip_id == t->seg_ipid && v->ts_ns - t->seg_ts < 1000000;
+    if (t->data_seen && seq_gt(v->seq, t->data_end) && t->n_holes < 2) {
+        t->hole[t->n_holes].lo = t->data_end;
+        t->hole[t->n_holes++].hi = v->seq;
+    }
+    if (t->data_seen && !copy && seq_lt(v->seq, t->data_end) && !fills_hole(t, v->seq, end)) {
+        e->retrans_packet = v->num;
+        e->retrans_ts = v->ts_ns;
+        e->retrans_seq = v->seq;
+    }
+    if (!t->data_seen || seq_gt(end, t->data_end))
+        t->data_end = end;
+    t->data_seen = true;
+    t->seg_seq = v->seq;
+    t->seg_len = v->payload_len;
+    t->seg_ipid = v->ip_id;
+    t->seg_ts = v->ts_ns;
+}
+
+/* What this side sent and acknowledged, as captured (see flow_endpoint). */
+static void note_sent_acked(flow_endpoint *e, const pkt_view *v)
+{
+    e->last_ts = v->ts_ns;
+    if (v->flags & PKT_TCP_RST)
+        return;
+    uint32_t end = v->seq + v->payload_len + ((v->flags & PKT_TCP_SYN) ? 1u : 0u) +
+                   ((v->flags & PKT_TCP_FIN) ? 1u : 0u);
+    if (!e->sent_seen || seq_gt(end, e->sent_end)) {
+        e->sent_seen = true;
+        e->sent_end = end;
+    }
+    if (v->flags & PKT_TCP_ACK) {
+        if (!e->ack_seen || seq_gt(v->ack, e->ack_max)) {
+            e->ack_seen = true;
+            e->ack_max = v->ack;
+            e->ack_max_ts = v->ts_ns;
+        }
+    }
+}
+
 /* Zeek's analysis of this incarnation starts afresh (see on_syn). */
 static void zeek_restart(flow_live *l)
 {
@@ -309,10 +383,12 @@ static void on_rst(flow_live *l, const pkt_view *v, bool from_client)
     flow_conn *c = &l->conn;
     flow_endpoint *e = from_client ? &c->client : &c->server;
     if (e->rst_count == 0) {
+        e->rst_ttl = v->ttl;
         e->rst_packet = v->num;
         e->rst_ts = v->ts_ns;
         e->rst_seq = v->seq;
         e->rst_has_ack = (v->flags & PKT_TCP_ACK) != 0;
+        e->rst_ack = v->ack;
     }
     if (e->rst_count < UINT32_MAX)
         e->rst_count++;
@@ -728,6 +804,12 @@ void flow_live_packet(flow_live *l, const pkt_view *v, bool from_client)
     zeek_packet(l, v, from_client);
     note_acked(l, v, from_client);
     note_seq(e, v);
+    note_sent_acked(e, v);
+    note_retransmission(t, e, v);
+    const flow_endpoint *peer = from_client ? &c->server : &c->client;
+    if (v->payload_len > 0 && peer->fin_seen && (f & PKT_TCP_ACK) && !(f & PKT_TCP_RST) &&
+        seq_gt(v->ack, peer->fin_seq))
+        e->data_after_peer_fin = true;
     note_established(l, v, from_client);
 
     if (v->window == 0 && !(f & (PKT_TCP_SYN | PKT_TCP_RST | PKT_TCP_FIN)))

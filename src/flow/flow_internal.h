@@ -55,6 +55,15 @@ typedef struct ep_track {
     uint32_t last_fin_seq;
     uint32_t last_rst_seq;
     bool     syn_letter, fin_letter, rst_letter;
+    /* what note_sent_acked() needs to tell a retransmission from a copy
+       of the same frame and from data captured out of order */
+    bool     data_seen;
+    uint32_t data_end;          /* highest seq + payload of its data segments */
+    uint8_t  n_holes;           /* sequence ranges below data_end never seen */
+    struct { uint32_t lo, hi; } hole[2];
+    uint32_t seg_seq, seg_len;  /* its last data segment ... */
+    uint16_t seg_ipid;
+    int64_t  seg_ts;
     uint32_t retrans_n, gap_n, zero_n; /* log10-scaled letters: next threshold */
     uint32_t retrans_next, gap_next, zero_next;
 } ep_track;

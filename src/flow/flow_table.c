@@ -599,8 +599,11 @@ void flow_table_packet(flow_table *t, const pkt_view *v)
     flow_entry *e;
     if (i == NIL) {
         i = insert(t, &k, h);
-        if (i == NIL)
-            return;     /* cannot happen with capacity >= 1; counted nowhere */
+        if (i == NIL) {
+            t->st.dropped_nomem++;  /* no memory for a first entry: the run
+                                       must not be reported (flow.h) */
+            return;
+        }
         e = E(t, i);
         bool sender_client = flow_guess_sender_is_client(v);
         bool inferred = !(v->flags & PKT_TCP_SYN) || (v->flags & PKT_TCP_RST) != 0;
