@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "tcpdoctor/flow.h"
+#include "tcpdoctor/lifecycle.h"
 #include "tcpdoctor/packet.h"
 
 /* printf-style checking where the compiler offers it. */
@@ -76,8 +77,11 @@ typedef struct diag_finding {
     pkt_addr server;
     uint16_t server_port;
     bool     has_client, has_server;
+    /* the attempts this finding explains, by their first packet (rising) */
+    uint64_t *claims;
+    size_t   n_claims;
     /* private to the engine */
-    size_t   cap_evidence, cap_params, cap_remedies;
+    size_t   cap_evidence, cap_params, cap_remedies, cap_claims;
 } diag_finding;
 
 typedef struct diag_findings {
@@ -106,6 +110,30 @@ void diag_param_note(diag_param *p, const char *fmt, ...)
     DIAG_PRINTF(2, 3);
 void diag_remedy_add(diag_finding *f, const char *action, const char *tradeoff);
 const diag_param *diag_param_get(const diag_finding *f, const char *name);
+/* The finding explains the attempt that began at first_packet (its claims
+ * stay rising: a claim not above the last is ignored).  0 or -ENOMEM. */
+int diag_claim(diag_finding *f, uint64_t first_packet);
+
+/* ---- the catalogue: every finding id, in one table (catalogue.c) ---------- */
+
+enum diag_cat_who {
+    DIAG_CAT_ANALYZE = 1,   /* raised from captures (analyze, watch) */
+    DIAG_CAT_AUDIT = 2      /* raised from a host's own state (audit) */
+};
+
+typedef struct diag_cat_entry {
+    const char *id;         /* stable: the JSON, tests and `expect:` key on it */
+    const char *title;      /* a few words */
+    unsigned who;           /* enum diag_cat_who bits */
+    const char *severity;   /* when it is info, warning or error, in words */
+    const char *seeds;      /* the field reports it comes from */
+    bool residual;          /* lists the attempts nothing explains: its
+                               claims are counted as unexplained */
+} diag_cat_entry;
+
+const diag_cat_entry *diag_catalogue(size_t *n);
+/* The entry of a finding id, NULL when the tool has no such finding. */
+const diag_cat_entry *diag_catalogue_find(const char *id);
 
 /* Most important first: severity, then confidence, then events. */
 void diag_findings_sort(diag_findings *fs);
@@ -139,6 +167,21 @@ void diag_engine_tuple_free(void *engine, void *tuple_data);
 /* After the last packet and flow_table_flush(): run the detectors' final
  * passes and fill *out (sorted, most important first).  0, or -ENOMEM. */
 int diag_engine_finish(diag_engine *e, diag_findings *out);
+
+/* Every attempt accounted for (docs/findings.md, "Accounting"): the
+ * lifecycle stage's counts, and how many of the slow or failed attempts
+ * the findings explain.  Filled by diag_engine_finish. */
+typedef struct diag_accounting {
+    lc_accounting lc;
+    uint64_t explained;         /* slow or failed, claimed by a finding */
+    uint64_t unexplained;       /* slow or failed, claimed by none */
+    const lc_attempt *attempts; /* the attempts that were not ok, by first
+                                   packet (borrowed from the engine) */
+    size_t   n_attempts;
+} diag_accounting;
+
+/* NULL before diag_engine_finish succeeded; valid until the engine is freed. */
+const diag_accounting *diag_engine_accounting(const diag_engine *e);
 
 /* The vantage point used (given, or inferred by diag_engine_finish). */
 enum diag_vantage diag_engine_vantage(const diag_engine *e);

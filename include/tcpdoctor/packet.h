@@ -151,6 +151,22 @@ typedef struct pkt_view {
     uint32_t payload_captured; /* of which present in the capture */
     pkt_tcp_opts opt;
 
+    /* ICMP / ICMPv6 error quoting a TCP segment (RFC 792, RFC 4443 2.4(c), RFC 1812 4.3.2.3):
+       valid when has_icmp_err.  The frame's status stays PKT_NOT_TCP; src/dst are the
+       ICMP message's own IP addresses (the reporting router or host and the original sender). */
+    bool     has_icmp_err;  /* an ICMP(v6) error whose quote holds at least TCP ports + seq */
+    bool     icmp_v6;       /* ICMPv6 (type/code are ICMPv6's) */
+    uint8_t  icmp_type;     /* v4: 3 unreachable, 11 time exceeded, 12 parameter problem, 4 source quench; v6: 1 unreachable, 2 packet too big, 3 time exceeded, 4 parameter problem */
+    uint8_t  icmp_code;
+    uint32_t icmp_mtu;      /* next-hop MTU: v4 type 3 code 4 (RFC 1191), v6 type 2 (RFC 8201); else 0 */
+    pkt_addr icmp_q_src;    /* the quoted (original) datagram's source ... */
+    pkt_addr icmp_q_dst;    /* ... and destination */
+    uint16_t icmp_q_sport;  /* quoted TCP source port */
+    uint16_t icmp_q_dport;  /* quoted TCP destination port */
+    uint32_t icmp_q_seq;    /* quoted TCP sequence number */
+    uint8_t  icmp_q_flags;  /* quoted TCP flags when the quote reaches byte 13 of the TCP header, else 0 (icmp_q_has_flags false) */
+    bool     icmp_q_has_flags;
+
     uint64_t anomalies;     /* bit (1 << pkt_anomaly) for each one met */
 } pkt_view;
 

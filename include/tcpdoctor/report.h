@@ -46,6 +46,9 @@ typedef struct rep_run_info {
     const char *const *files;
     size_t   nfiles;
     const char *filter;             /* NULL: none */
+    const diag_accounting *acc;     /* every attempt accounted for; NULL: not
+                                       available (the report then says nothing
+                                       of attempts) */
     enum diag_vantage vantage;
     bool     vantage_given;         /* --vantage, not inferred */
     uint64_t frames, filtered, tcp, tcp_fragments, other_fragments, not_tcp, not_ip;

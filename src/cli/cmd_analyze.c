@@ -109,12 +109,16 @@ int cmd_analyze(int argc, char **argv)
     };
     pipe_stats st;
     int prc = pipe_run(&po, &st);
-    if (!st.opened)
-        goto out_engine;        /* nothing was read: the message says why */
+    if (st.nomem)
+        fprintf(stderr, "tcpdoctor: no report, rather than one with connections left out\n");
+    if (!st.opened || st.nomem)
+        goto out_engine;        /* nothing was read, or not all of it was
+                                   followed: the message says why */
 
     diag_findings fs;
     if (diag_engine_finish(eng, &fs) != 0) {
         fprintf(stderr, "tcpdoctor: out of memory during the analysis: no report, rather than one with something left out\n");
+        rc = 2;
         goto out_engine;
     }
     FILE *out = stdout;
@@ -130,6 +134,7 @@ int cmd_analyze(int argc, char **argv)
     info.filter = bpf;
     info.vantage = diag_engine_vantage(eng);
     info.vantage_given = dc.vantage != DIAG_VANTAGE_UNKNOWN;
+    info.acc = diag_engine_accounting(eng);
     pipe_run_info(&info, &st);
     if (json)
         rep_findings_json(out, &fs, &info);

@@ -524,6 +524,7 @@ static int final_report(watch *w, int rc)
     rep_run_info info;
     memset(&info, 0, sizeof info);
     fill_info(&info, w, &cs);
+    info.acc = diag_engine_accounting(w->eng);
     if (w->json)
         rep_findings_json(stdout, &fs, &info);
     else

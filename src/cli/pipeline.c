@@ -230,6 +230,13 @@ int pipe_run(const pipe_opts *o, pipe_stats *st)
         fputs("\r\033[K", stderr);
     flow_table_flush(t);
     flow_table_stats(t, &st->flow);
+    if (st->flow.dropped_nomem > 0) {
+        fprintf(stderr, "tcpdoctor: out of memory: %" PRIu64 " packet%s could not be followed "
+                "(no room for their connections); what was read is incomplete\n",
+                st->flow.dropped_nomem, st->flow.dropped_nomem == 1 ? "" : "s");
+        st->nomem = true;
+        rc = 2;
+    }
     for (size_t i = 0; i < cap_file_count(r); i++) {
         cap_file_stats fs;
         cap_file_stats_get(r, i, &fs);

@@ -40,6 +40,8 @@ typedef struct pipe_stats {
     uint64_t anomalies[PKT_AN_COUNT];
     uint64_t input_errors;      /* files that failed while reading */
     bool     opened;            /* every input opened: the figures mean something */
+    bool     nomem;             /* memory ran out: the records are incomplete
+                                   and no report may be written from them */
     int64_t  first_ts, last_ts;
     flow_stats flow;
 } pipe_stats;

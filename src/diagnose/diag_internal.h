@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "tcpdoctor/diagnose.h"
+#include "tcpdoctor/lifecycle.h"
 
 /*
  * How the engine works.  Detectors never see packets' bytes: they see the
@@ -136,11 +137,20 @@ typedef struct diag_ctx {
     size_t   n_tw, n_tw_blocks, cap_tw_blocks;
     tw_extra *tw_extra;             /* see tw_event.extra */
     size_t   n_tw_extra, cap_tw_extra;
-    /* first packets of incarnations whose SYN failure a specific finding
-       explains (sorted on demand) */
-    uint64_t *explained;
+    /* The lifecycle stage's facts: every attempt that was not ok, with its
+       outcome, and the accounting (lifecycle.h).  NULL until the engine's
+       finish; read-only for detectors. */
+    const lc_stage *lc;
+    /* first packets of incarnations whose failure a finding explains, with
+       the detector that explains it (diag_ctx_explain); the engine turns
+       them into the findings' claims after every finish ran */
+    struct diag_explained {
+        uint64_t first_packet;
+        uint32_t detector;          /* position in the engine's list */
+    } *explained;
     size_t   n_explained, cap_explained;
     bool     explained_sorted;
+    uint32_t cur_detector;          /* whose finish is running (engine) */
     bool     oom;                   /* something could not be stored: the
                                        engine's finish fails with -ENOMEM */
 } diag_ctx;
@@ -154,11 +164,19 @@ static inline tw_event *diag_tw(const diag_ctx *ctx, size_t i)
     return &ctx->tw_block[i / DIAG_TW_BLOCK][i % DIAG_TW_BLOCK];
 }
 
-/* Mark an incarnation (by its first packet) as explained; 0 or -ENOMEM. */
+/* Mark an incarnation (by its first packet) as explained by the detector
+ * whose finish is running: the engine adds it to the claims of that
+ * detector's finding about the attempt's server (or its first finding);
+ * 0 or -ENOMEM. */
 int diag_ctx_explain(diag_ctx *ctx, uint64_t first_packet);
 bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet);
 /* Store a reuse event, with its extra part when x is not NULL; 0 or -ENOMEM. */
 int diag_ctx_add_tw(diag_ctx *ctx, const tw_event *ev, const tw_extra *x);
+/* After every detector's finish and the claims: count the attempts the
+ * findings explain, and add the finding `unexplained-failures` for the
+ * failed or slow ones none explains (unexplained.c).  0 or -ENOMEM. */
+int diag_account(diag_ctx *ctx, diag_findings *out, diag_accounting *acc);
+
 /* The extra part of event i, added (zeroed) if it has none; NULL when out
  * of memory.  Valid until the next extra part is added. */
 tw_extra *diag_ctx_tw_extra_of(diag_ctx *ctx, size_t i);
@@ -196,7 +214,8 @@ extern const diag_detector diag_det_port_exhaustion;
 extern const diag_detector diag_det_timewait_accumulation;
 extern const diag_detector diag_det_abortive_close;
 extern const diag_detector diag_det_fragmented_tcp;
-extern const diag_detector diag_det_syn_unanswered;
+extern const diag_detector diag_det_connection_refused;
+extern const diag_detector diag_det_scan;
 
 /* ---- helpers for detectors ---------------------------------------------- */
 

@@ -22,7 +22,8 @@ static const diag_detector *const detectors[] = {
     &diag_det_timewait_accumulation,
     &diag_det_abortive_close,
     &diag_det_fragmented_tcp,
-    &diag_det_syn_unanswered,
+    &diag_det_connection_refused,
+    &diag_det_scan,
 };
 #define N_DETECTORS (sizeof detectors / sizeof detectors[0])
 
@@ -52,6 +53,8 @@ struct diag_engine {
     } packet_hook[N_DETECTORS];
     size_t n_packet_hooks;
     vantage_votes votes;
+    lc_stage *lc;               /* the lifecycle stage, fed before the detectors */
+    diag_accounting acc;        /* filled by diag_engine_finish */
     bool oom;
 };
 
@@ -61,21 +64,24 @@ int diag_ctx_explain(diag_ctx *ctx, uint64_t first_packet)
 {
     if (ctx->n_explained == ctx->cap_explained) {
         size_t nc = ctx->cap_explained ? ctx->cap_explained * 2 : 64;
-        uint64_t *p = realloc(ctx->explained, nc * sizeof *p);
+        struct diag_explained *p = realloc(ctx->explained, nc * sizeof *p);
         if (p == NULL)
             return -ENOMEM;
         ctx->explained = p;
         ctx->cap_explained = nc;
     }
-    ctx->explained[ctx->n_explained++] = first_packet;
+    ctx->explained[ctx->n_explained].first_packet = first_packet;
+    ctx->explained[ctx->n_explained++].detector = ctx->cur_detector;
     ctx->explained_sorted = false;
     return 0;
 }
 
-static int cmp_u64(const void *x, const void *y)
+static int cmp_explained(const void *x, const void *y)
 {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
+    const struct diag_explained *a = x, *b = y;
+    if (a->first_packet != b->first_packet)
+        return a->first_packet < b->first_packet ? -1 : 1;
+    return a->detector < b->detector ? -1 : a->detector > b->detector;
 }
 
 bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
@@ -83,11 +89,18 @@ bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
     if (ctx->n_explained == 0)
         return false;
     if (!ctx->explained_sorted) {
-        qsort(ctx->explained, ctx->n_explained, sizeof *ctx->explained, cmp_u64);
+        qsort(ctx->explained, ctx->n_explained, sizeof *ctx->explained, cmp_explained);
         ctx->explained_sorted = true;
     }
-    return bsearch(&first_packet, ctx->explained, ctx->n_explained, sizeof *ctx->explained,
-                   cmp_u64) != NULL;
+    size_t lo = 0, hi = ctx->n_explained;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ctx->explained[mid].first_packet < first_packet)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ctx->n_explained && ctx->explained[lo].first_packet == first_packet;
 }
 
 /* The extra parts (few) are a plain growing array, indexed from events. */
@@ -193,6 +206,8 @@ diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen
         goto out_nomem;
     e->cfg = *cfg;
     e->ctx.vantage = cfg->vantage;
+    if ((e->lc = lc_new()) == NULL)
+        goto out_free;
     for (size_t i = 0; i < N_DETECTORS; i++) {
         if (detectors[i]->create == NULL)
             continue;
@@ -233,6 +248,7 @@ void diag_engine_free(diag_engine *e)
     free(e->ctx.tw_block);
     free(e->ctx.tw_extra);
     free(e->ctx.explained);
+    lc_free(e->lc);
     free(e);
 }
 
@@ -244,6 +260,7 @@ void diag_engine_packet(diag_engine *e, const pkt_view *v, enum pkt_status st)
     }
     if (v->ts_ns > e->ctx.last_ts)
         e->ctx.last_ts = v->ts_ns;
+    lc_packet(e->lc, v, st);
     for (size_t i = 0; i < e->n_packet_hooks; i++)
         e->packet_hook[i].fn(e->packet_hook[i].st, v, st, &e->ctx);
 }
@@ -384,6 +401,7 @@ void diag_engine_conn(void *engine, const flow_conn *c, void **tuple_data)
     if (c->last_ts > ctx->last_ts)
         ctx->last_ts = c->last_ts;
     vote_vantage(e, c);
+    lc_conn(e->lc, c);
     for (size_t i = 0; i < N_DETECTORS; i++)
         if (detectors[i]->conn != NULL)
             detectors[i]->conn(e->state[i], c, ctx);
@@ -415,25 +433,79 @@ void diag_engine_conn(void *engine, const flow_conn *c, void **tuple_data)
         pending_put(e, p);
 }
 
+/* The detector's finding that an explained attempt belongs to: the one
+ * about the attempt's server endpoint, else its client, else the
+ * detector's first finding (NULL when it raised none). */
+static diag_finding *claim_target(diag_findings *out, const char *id, const lc_attempt *a)
+{
+    diag_finding *first = NULL, *by_client = NULL;
+    for (size_t i = 0; i < out->n; i++) {
+        diag_finding *f = &out->v[i];
+        if (strcmp(f->id, id) != 0)
+            continue;
+        if (first == NULL)
+            first = f;
+        if (f->has_server && memcmp(&f->server, &a->server, sizeof a->server) == 0 &&
+            (f->server_port == 0 || f->server_port == a->server_port))
+            return f;
+        if (by_client == NULL && f->has_client && !f->has_server &&
+            memcmp(&f->client, &a->client, sizeof a->client) == 0)
+            by_client = f;
+    }
+    return by_client != NULL ? by_client : first;
+}
+
+/* Turn what the detectors explained (diag_ctx_explain) into their
+ * findings' claims, for the attempts that were not ok.  0 or -ENOMEM. */
+static int attach_claims(diag_engine *e, diag_findings *out)
+{
+    diag_ctx *ctx = &e->ctx;
+    if (ctx->n_explained == 0)
+        return 0;
+    (void)diag_ctx_is_explained(ctx, 0);        /* sorts */
+    size_t n_att;
+    const lc_attempt *att = lc_attempts(e->lc, &n_att);
+    for (size_t i = 0; i < ctx->n_explained; i++) {
+        const struct diag_explained *x = &ctx->explained[i];
+        long k = lc_attempt_find(e->lc, x->first_packet);
+        if (k < 0)
+            continue;
+        diag_finding *f = claim_target(out, detectors[x->detector]->id, &att[k]);
+        if (f != NULL && diag_claim(f, x->first_packet) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 int diag_engine_finish(diag_engine *e, diag_findings *out)
 {
     memset(out, 0, sizeof *out);
+    if (lc_finish(e->lc) != 0)
+        return -ENOMEM;
+    e->ctx.lc = e->lc;
     if (e->cfg.vantage == DIAG_VANTAGE_UNKNOWN)
         e->ctx.vantage = infer_vantage(&e->votes);
     for (size_t i = 0; i < N_DETECTORS; i++) {
         if (detectors[i]->finish == NULL)
             continue;
-        if (detectors[i]->finish(e->state[i], &e->ctx, out) != 0) {
-            diag_findings_free(out);
-            return -ENOMEM;
-        }
+        e->ctx.cur_detector = (uint32_t)i;
+        if (detectors[i]->finish(e->state[i], &e->ctx, out) != 0)
+            goto out_nomem;
     }
-    if (e->oom || e->ctx.oom) {
-        diag_findings_free(out);
-        return -ENOMEM;
-    }
+    if (e->oom || e->ctx.oom || attach_claims(e, out) != 0 ||
+        diag_account(&e->ctx, out, &e->acc) != 0)
+        goto out_nomem;
     diag_findings_sort(out);
     return 0;
+
+out_nomem:
+    diag_findings_free(out);
+    return -ENOMEM;
+}
+
+const diag_accounting *diag_engine_accounting(const diag_engine *e)
+{
+    return e->ctx.lc != NULL ? &e->acc : NULL;
 }
 
 enum diag_vantage diag_engine_vantage(const diag_engine *e)

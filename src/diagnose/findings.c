@@ -1,4 +1,5 @@
 /* findings.c - the finding model: building, sorting and freeing findings. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,16 @@ void diag_remedy_add(diag_finding *f, const char *action, const char *tradeoff)
     f->n_remedies++;
 }
 
+int diag_claim(diag_finding *f, uint64_t first_packet)
+{
+    if (f->n_claims > 0 && f->claims[f->n_claims - 1] >= first_packet)
+        return 0;
+    if (!grow((void **)&f->claims, &f->cap_claims, f->n_claims, sizeof *f->claims))
+        return -ENOMEM;
+    f->claims[f->n_claims++] = first_packet;
+    return 0;
+}
+
 static int cmp_findings(const void *x, const void *y)
 {
     const diag_finding *a = x, *b = y;
@@ -219,6 +230,7 @@ void diag_findings_free(diag_findings *fs)
             free(f->remedies[j].tradeoff);
         }
         free(f->remedies);
+        free(f->claims);
     }
     free(fs->v);
     memset(fs, 0, sizeof *fs);

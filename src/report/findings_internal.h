@@ -12,4 +12,10 @@
 void rep_finding_text(FILE *out, const diag_finding *f, size_t i, bool color);
 /* rep_finding_json() (one element of the "findings" array) is public: report.h. */
 
+/* The accounting paragraph that opens the text report (accounting_out.c). */
+void rep_accounting_text(FILE *out, const diag_accounting *acc, const char *bold, const char *reset);
+/* "accounting":{...},"attempts_not_ok":[...] (two members of the report's
+ * object, no surrounding braces); claimed_by from the findings' claims. */
+void rep_accounting_json(FILE *out, const diag_accounting *acc, const diag_findings *fs);
+
 #endif

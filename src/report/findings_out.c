@@ -114,6 +114,15 @@ static void finding_text(FILE *out, const diag_finding *f, size_t i, const palet
             f->confidence * 100.0);
     if (f->summary != NULL)
         wrapped(out, f->summary, 4);
+    if (f->n_claims > 0) {
+        const diag_cat_entry *ce = diag_catalogue_find(f->id);
+        if (ce != NULL && ce->residual)
+            fprintf(out, "    %sLists %zu attempt%s left unexplained.%s\n", c->dim, f->n_claims,
+                    f->n_claims == 1 ? "" : "s", c->reset);
+        else
+            fprintf(out, "    %sExplains %zu of the slow or failed attempts.%s\n", c->dim,
+                    f->n_claims, c->reset);
+    }
     if (f->explanation != NULL) {
         fputc('\n', out);
         wrapped(out, f->explanation, 4);
@@ -204,6 +213,36 @@ static void stats_text(FILE *out, const rep_run_info *in, const palette *c)
         live_text(out, in, c);
 }
 
+/* "No lifecycle problem found" only when nothing failed, with how many
+ * attempts that covers; a capture without a TCP connection says so. */
+static void headline(FILE *out, const rep_run_info *in, const palette *c, size_t alarms)
+{
+    const diag_accounting *acc = in->acc;
+    if (acc != NULL && acc->lc.attempts == 0) {
+        if (in->filter != NULL)
+            fprintf(out, "%sNo TCP connection in the frames that match the filter%s (%" PRIu64
+                    " frames read, %" PRIu64 " rejected by it): nothing to judge.\n",
+                    c->bold, c->reset, in->frames, in->filtered);
+        else
+            fprintf(out, "%sNo TCP connection in this capture%s (%" PRIu64 " frames, %" PRIu64
+                    " TCP segments): nothing to judge.\n", c->bold, c->reset, in->frames, in->tcp);
+        return;
+    }
+    if (alarms > 0 || (acc != NULL && acc->lc.failed > 0))
+        return;
+    if (acc == NULL) {
+        fprintf(out, "%sNo lifecycle problem found.%s\n", c->bold, c->reset);
+        return;
+    }
+    uint64_t judged = acc->lc.attempts - acc->lc.by_outcome[LC_NO_VERDICT];
+    fprintf(out, "%sNo lifecycle problem found%s: none of the %" PRIu64 " attempts with a "
+            "verdict failed", c->bold, c->reset, judged);
+    if (acc->lc.by_outcome[LC_NO_VERDICT] > 0)
+        fprintf(out, " (%" PRIu64 " could not be judged from this capture)",
+                acc->lc.by_outcome[LC_NO_VERDICT]);
+    fputs(".\n", out);
+}
+
 void rep_findings_text(FILE *out, const diag_findings *fs, const rep_run_info *in, bool color)
 {
     const palette *c = color ? &colour : &plain;
@@ -223,12 +262,16 @@ void rep_findings_text(FILE *out, const diag_findings *fs, const rep_run_info *i
         fprintf(out, " [filter: %s]", in->filter);
     fprintf(out, "\ncapture point: %s (%s)\n", diag_vantage_name(in->vantage),
             in->vantage_given ? "given with --vantage" : "inferred from handshake timing and TTLs");
-    if (fs->n == 0)
-        fprintf(out, "\n%sNo lifecycle problem found.%s\n\n", c->bold, c->reset);
-    else
+    fputc('\n', out);
+    if (in->acc != NULL)
+        rep_accounting_text(out, in->acc, c->bold, c->reset);
+    headline(out, in, c, n_err + n_warn);
+    if (fs->n > 0)
         fprintf(out, "\n%zu finding%s: %zu error%s, %zu warning%s, %zu informational\n\n", fs->n,
                 fs->n == 1 ? "" : "s", n_err, n_err == 1 ? "" : "s", n_warn,
                 n_warn == 1 ? "" : "s", n_info);
+    else
+        fputc('\n', out);
     for (size_t i = 0; i < fs->n; i++)
         finding_text(out, &fs->v[i], i, c);
     stats_text(out, in, c);
@@ -325,6 +368,9 @@ static void finding_json(FILE *out, const diag_finding *f)
         rep_json_string(out, f->remedies[k].tradeoff);
         fputc('}', out);
     }
+    fputs("],\"claims\":[", out);
+    for (size_t k = 0; k < f->n_claims; k++)
+        fprintf(out, "%s%" PRIu64, k ? "," : "", f->claims[k]);
     fputs("]}", out);
 }
 
@@ -348,7 +394,12 @@ void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *i
         fputs("null", out);
     fputs(",\"vantage\":", out);
     rep_json_string(out, diag_vantage_name(in->vantage));
-    fprintf(out, ",\"vantage_inferred\":%s},\"findings\":[", in->vantage_given ? "false" : "true");
+    fprintf(out, ",\"vantage_inferred\":%s},", in->vantage_given ? "false" : "true");
+    if (in->acc != NULL) {
+        rep_accounting_json(out, in->acc, fs);
+        fputc(',', out);
+    }
+    fputs("\"findings\":[", out);
     for (size_t i = 0; i < fs->n; i++) {
         if (i)
             fputc(',', out);

@@ -10,6 +10,7 @@
 
 #include <libfyaml.h>
 
+#include "tcpdoctor/diagnose.h"
 #include "tcpdoctor/sim.h"
 
 /*
@@ -280,13 +281,6 @@ static const kind kinds[K__COUNT] = {
                 W(app_fields), app_defaults },
     [K_POINT] = { "captures", "capture", sizeof(sim_point), O(sim_scenario, points),
                   O(sim_scenario, n_points), W(point_fields), no_defaults },
-};
-
-/* Finding ids an `expect:` list may name (design.md, docs/findings.md). */
-static const char *const finding_ids[] = {
-    "timewait-reuse", "nat-timewait-mismatch", "isn-not-increasing", "paws-reject",
-    "nat-multiple-hosts", "port-exhaustion", "timewait-accumulation", "abortive-close",
-    "fragmented-tcp", "syn-unanswered",
 };
 
 static void *kind_array(const sim_scenario *sc, enum kind_id k)
@@ -1264,12 +1258,11 @@ static int load_section(loader *l, enum kind_id k, struct fy_node *seq, int key_
     return 0;
 }
 
+/* Finding ids an `expect:` list may name: the catalogue's capture findings. */
 static bool known_finding(const char *id)
 {
-    for (size_t i = 0; i < sizeof finding_ids / sizeof finding_ids[0]; i++)
-        if (strcmp(finding_ids[i], id) == 0)
-            return true;
-    return false;
+    const diag_cat_entry *e = diag_catalogue_find(id);
+    return e != NULL && (e->who & DIAG_CAT_ANALYZE);
 }
 
 static int load_expect(loader *l, struct fy_node *v, int key_line)

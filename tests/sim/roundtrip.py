@@ -18,6 +18,8 @@ For each scenario file (all of SCENARIO_DIR/*.yaml, or the NAMEs given):
 
 EXPECTED_TSV rows (tab-separated, '#' comments):
   scenario  point  finding  param  check  why
+finding `accounting` checks the report's accounting (param: attempts, ok, slow,
+failed, no_verdict, explained, unexplained...) as if it were a finding's parameters.
 check is one of
   between LO HI        LO <= value <= HI
   near X TOL           |value - X| <= TOL
@@ -245,9 +247,14 @@ def run_all(exe, sdir, files, rows, sd, tmp):
                     failures += 1
                 else:
                     print(f"ok   {name}{tag} @{point}: findings {got}")
+            # the accounting's counts, as if it were a finding's parameters
+            acc = {"id": "accounting", "severity": "-",
+                   "params": {k: {"value": v} for k, v in rep.get("accounting", {}).items()
+                              if isinstance(v, (int, float))}}
             for r in (x for x in mine if x["point"] == point and x["finding"] != "-"):
                 checked += 1
-                fs = [f for f in rep["findings"] if f["id"] == r["finding"]]
+                fs = [acc] if r["finding"] == "accounting" else \
+                     [f for f in rep["findings"] if f["id"] == r["finding"]]
                 if not fs:
                     print(f"FAIL {name}{tag} @{point}: {r['finding']} missing ({r['where']})")
                     failures += 1
