@@ -129,6 +129,10 @@ typedef struct diag_cat_entry {
     const char *seeds;      /* the field reports it comes from */
     bool residual;          /* lists the attempts nothing explains: its
                                claims are counted as unexplained */
+    const char *folds_under;    /* a consequence of that finding when both
+                                   are about the same server: the text
+                                   report gives it one line under it (NULL:
+                                   a cause of its own) */
 } diag_cat_entry;
 
 const diag_cat_entry *diag_catalogue(size_t *n);

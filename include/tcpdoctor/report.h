@@ -46,6 +46,8 @@ typedef struct rep_run_info {
     const char *const *files;
     size_t   nfiles;
     const char *filter;             /* NULL: none */
+    bool     verbose;               /* text: every finding in full, none folded
+                                       under its cause, remedies repeated */
     const diag_accounting *acc;     /* every attempt accounted for; NULL: not
                                        available (the report then says nothing
                                        of attempts) */

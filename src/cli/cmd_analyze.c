@@ -28,6 +28,8 @@ static void analyze_usage(FILE *out)
           "                             where the capture was taken (default: inferred)\n"
           "  --max-flows N              4-tuples held at once (default 1048576)\n"
           "  --linger SECONDS           keep a closed 4-tuple this long (default 300)\n"
+          "  -v, --verbose              text: every finding in full (consequences are\n"
+          "                             otherwise one line under their cause)\n"
           "  -h, --help\n"
           "\n"
           "Exit status: 0 no warning or error, 1 findings of severity warning or error,\n"
@@ -42,7 +44,7 @@ static void to_engine(void *ctx, const pkt_view *v, enum pkt_status st)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { O_HELP, O_FORMAT, O_OUT, O_NOCOLOR, O_VANTAGE, O_MAXFLOWS, O_LINGER };
+    enum { O_HELP, O_FORMAT, O_OUT, O_NOCOLOR, O_VANTAGE, O_MAXFLOWS, O_LINGER, O_VERBOSE };
     static const cli_opt opts[] = {
         [O_HELP] = { "--help", "-h", false },
         [O_FORMAT] = { "--format", NULL, true },
@@ -51,6 +53,7 @@ int cmd_analyze(int argc, char **argv)
         [O_VANTAGE] = { "--vantage", NULL, true },
         [O_MAXFLOWS] = { "--max-flows", NULL, true },
         [O_LINGER] = { "--linger", NULL, true },
+        [O_VERBOSE] = { "--verbose", "-v", false },
     };
     static const char *const formats[] = { "text", "json" };
     static const char *const vantages[] = { "server", "client", "path" };
@@ -135,6 +138,7 @@ int cmd_analyze(int argc, char **argv)
     info.vantage = diag_engine_vantage(eng);
     info.vantage_given = dc.vantage != DIAG_VANTAGE_UNKNOWN;
     info.acc = diag_engine_accounting(eng);
+    info.verbose = a.seen[O_VERBOSE];
     pipe_run_info(&info, &st);
     if (json)
         rep_findings_json(out, &fs, &info);

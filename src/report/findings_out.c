@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tcpdoctor/report.h"
@@ -103,15 +104,70 @@ static void param_text(FILE *out, const diag_param *p)
         fprintf(out, "    %-24s %s\n", "", p->note);
 }
 
-static void finding_text(FILE *out, const diag_finding *f, size_t i, const palette *c)
+/* What the finding is about, for its heading: "10.0.0.2:80", "10.0.0.1 -> 10.0.0.2:80". */
+static const char *subject_text(const diag_finding *f, char *buf, size_t len)
 {
-    char sev[16];
+    char a[PKT_ADDR_STRLEN], b[PKT_ADDR_STRLEN];
+    buf[0] = '\0';
+    if (f->has_server) {
+        pkt_addr_str(&f->server, b, sizeof b);
+        const char *fmt = pkt_addr_is_v4(&f->server) ? "%s%s%s:%u" : "%s%s[%s]:%u";
+        if (f->server_port == 0)
+            fmt = "%s%s%s";
+        snprintf(buf, len, fmt, f->has_client ? pkt_addr_str(&f->client, a, sizeof a) : "",
+                 f->has_client ? " -> " : "", b, f->server_port);
+    } else if (f->has_client) {
+        snprintf(buf, len, "%s", pkt_addr_str(&f->client, a, sizeof a));
+    }
+    return buf;
+}
+
+/* Remedies already printed in this report, to say each once. */
+typedef struct remedy_seen {
+    const char *action[64];
+    size_t finding[64];
+    size_t n;
+} remedy_seen;
+
+static void remedies_text(FILE *out, const diag_finding *f, size_t num, const palette *c,
+                          remedy_seen *seen)
+{
+    fprintf(out, "\n  %sRemedies%s, best first:\n", c->bold, c->reset);
+    for (size_t k = 0; k < f->n_remedies; k++) {
+        char line[1024];
+        size_t dup = 0;
+        for (size_t r = 0; seen != NULL && r < seen->n && dup == 0; r++)
+            if (strcmp(seen->action[r], f->remedies[k].action) == 0)
+                dup = seen->finding[r];
+        if (dup != 0) {
+            snprintf(line, sizeof line, "%zu. The same as in [%zu] above.", k + 1, dup);
+            wrapped_hang(out, line, 4, 7);
+            continue;
+        }
+        if (seen != NULL && seen->n < sizeof seen->action / sizeof seen->action[0]) {
+            seen->action[seen->n] = f->remedies[k].action;
+            seen->finding[seen->n++] = num;
+        }
+        snprintf(line, sizeof line, "%zu. %s", k + 1, f->remedies[k].action);
+        wrapped_hang(out, line, 4, 7);
+        if (f->remedies[k].tradeoff[0] != '\0') {
+            snprintf(line, sizeof line, "Trade-off: %s", f->remedies[k].tradeoff);
+            wrapped_hang(out, line, 7, 7);
+        }
+    }
+}
+
+static void finding_text_seen(FILE *out, const diag_finding *f, size_t i, const palette *c,
+                              remedy_seen *seen)
+{
+    char sev[16], subj[160];
     snprintf(sev, sizeof sev, "%s", diag_severity_name(f->severity));
     for (char *s = sev; *s; s++)
         *s = (char)(*s - (*s >= 'a' && *s <= 'z' ? 32 : 0));
-    fprintf(out, "%s[%zu] %s%-7s%s %s%s%s  (confidence %.0f%%)\n", c->bold, i + 1,
+    subject_text(f, subj, sizeof subj);
+    fprintf(out, "%s[%zu] %s%-7s%s %s%s%s%s%s  (confidence %.0f%%)\n", c->bold, i + 1,
             sev_colour(c, f->severity), sev, c->reset, c->bold, f->id, c->reset,
-            f->confidence * 100.0);
+            subj[0] ? "  " : "", subj, f->confidence * 100.0);
     if (f->summary != NULL)
         wrapped(out, f->summary, 4);
     if (f->n_claims > 0) {
@@ -149,19 +205,87 @@ static void finding_text(FILE *out, const diag_finding *f, size_t i, const palet
         for (size_t k = 0; k < f->n_params; k++)
             param_text(out, &f->params[k]);
     }
-    if (f->n_remedies > 0) {
-        fprintf(out, "\n  %sRemedies%s, best first:\n", c->bold, c->reset);
-        for (size_t k = 0; k < f->n_remedies; k++) {
-            char line[1024];
-            snprintf(line, sizeof line, "%zu. %s", k + 1, f->remedies[k].action);
-            wrapped_hang(out, line, 4, 7);
-            if (f->remedies[k].tradeoff[0] != '\0') {
-                snprintf(line, sizeof line, "Trade-off: %s", f->remedies[k].tradeoff);
-                wrapped_hang(out, line, 7, 7);
-            }
-        }
-    }
+    if (f->n_remedies > 0)
+        remedies_text(out, f, i + 1, c, seen);
     fputc('\n', out);
+}
+
+static void finding_text(FILE *out, const diag_finding *f, size_t i, const palette *c)
+{
+    finding_text_seen(out, f, i, c, NULL);
+}
+
+static bool same_server(const diag_finding *f, const diag_finding *root)
+{
+    if (!root->has_server)
+        return true;
+    return f->has_server && memcmp(&f->server, &root->server, sizeof f->server) == 0 &&
+           (f->server_port == root->server_port || f->server_port == 0 || root->server_port == 0);
+}
+
+/* The finding that finding i is a consequence of in this report (the
+ * catalogue's folds_under, about the same server), or -1. */
+static long fold_target(const diag_findings *fs, size_t i)
+{
+    const diag_cat_entry *ce = diag_catalogue_find(fs->v[i].id);
+    if (ce == NULL || ce->folds_under == NULL)
+        return -1;
+    for (size_t j = 0; j < fs->n; j++)
+        if (j != i && strcmp(fs->v[j].id, ce->folds_under) == 0 && same_server(&fs->v[i], &fs->v[j]))
+            return (long)j;
+    return -1;
+}
+
+static void folded_line(FILE *out, const diag_finding *f, const palette *c)
+{
+    char line[1024], sev[16];
+    snprintf(sev, sizeof sev, "%s", diag_severity_name(f->severity));
+    snprintf(line, sizeof line, "Part of this cause: %s %s: %s (%" PRIu64 " event%s; --verbose "
+             "for its evidence)", sev, f->id, f->summary != NULL ? f->summary : "", f->events,
+             f->events == 1 ? "" : "s");
+    fputs(sev_colour(c, f->severity), out);
+    wrapped_hang(out, line, 4, 6);
+    fputs(c->reset, out);
+}
+
+/* Most important first; a finding that is a consequence of another (the
+ * catalogue's folds_under) is one line under its cause, which is printed
+ * where the first of the group falls in the order.  verbose: every
+ * finding in full. */
+static void findings_body(FILE *out, const diag_findings *fs, const palette *c, bool verbose)
+{
+    bool printed_any[64] = { false };
+    bool *printed = fs->n <= 64 ? printed_any : calloc(fs->n, sizeof *printed);
+    if (printed == NULL) {
+        verbose = true;                 /* no room to group: everything in full */
+        printed = printed_any;
+    }
+    remedy_seen seen;
+    seen.n = 0;
+    size_t num = 0;
+    for (size_t i = 0; i < fs->n; i++) {
+        if (verbose) {
+            finding_text_seen(out, &fs->v[i], num++, c, NULL);
+            continue;
+        }
+        if (printed[i])
+            continue;
+        long r = fold_target(fs, i);
+        size_t root = r >= 0 ? (size_t)r : i;
+        finding_text_seen(out, &fs->v[root], num++, c, &seen);
+        printed[root] = true;
+        bool any = false;
+        for (size_t j = 0; j < fs->n; j++) {
+            if (printed[j] || fold_target(fs, j) != (long)root)
+                continue;
+            folded_line(out, &fs->v[j], c);
+            printed[j] = any = true;
+        }
+        if (any)
+            fputc('\n', out);
+    }
+    if (printed != printed_any)
+        free(printed);
 }
 
 /* libpcap's counters for a live capture: drops are always printed. */
@@ -272,8 +396,7 @@ void rep_findings_text(FILE *out, const diag_findings *fs, const rep_run_info *i
                 n_warn == 1 ? "" : "s", n_info);
     else
         fputc('\n', out);
-    for (size_t i = 0; i < fs->n; i++)
-        finding_text(out, &fs->v[i], i, c);
+    findings_body(out, fs, c, in->verbose);
     stats_text(out, in, c);
 }
 
