@@ -67,10 +67,15 @@ static bool stalled_side(const flow_endpoint *x, const flow_endpoint *peer)
            !seq_after(peer->ack_max, x->retrans_seq);
 }
 
-static bool foreign_rst(const flow_endpoint *x)
+/* x's first RST came from elsewhere: its TTL is not x's, and it ended a
+ * connection that was still open (the first RST of it, before any FIN:
+ * a late RST after a close ends nothing). */
+static bool foreign_rst(const flow_conn *c, const flow_endpoint *x, enum flow_side side)
 {
     if (x->rst_count == 0 || x->packets <= x->rst_count)
         return false;       /* only RSTs from it: nothing to compare with */
+    if (c->reset_by != side || c->client.fin_seen || c->server.fin_seen)
+        return false;
     int d = (int)x->rst_ttl - (int)x->ttl_first;
     return d > LC_TTL_FOREIGN || d < -LC_TTL_FOREIGN;
 }
@@ -98,7 +103,7 @@ static void judge_data(const flow_conn *c, lc_verdict *v)
     }
     for (int i = 0; i < 2; i++) {
         const flow_endpoint *x = sides[i][0];
-        if (foreign_rst(x)) {
+        if (foreign_rst(c, x, i == 0 ? FLOW_SIDE_SERVER : FLOW_SIDE_CLIENT)) {
             v->outcome = LC_RESET;
             v->detail = LC_D_THIRD_PARTY;
             v->decisive_packet = x->rst_packet;
@@ -112,7 +117,7 @@ static void judge_data(const flow_conn *c, lc_verdict *v)
        lost on reset).  Not when the client wrote after it had
        acknowledged the server's FIN: the server had closed and said so,
        and a closed socket answers data with RST (RFC 1122 4.2.2.13);
-       nor when the client had closed too (its FIN: it waited for
+       nor when the client had closed or reset too (it waited for
        nothing more); nor when the RST itself acknowledges all the
        client sent (received, then aborted by the server's application:
        abortive-close).  The client resetting is its own choice (abortive-close), not a
@@ -120,7 +125,7 @@ static void judge_data(const flow_conn *c, lc_verdict *v)
     uint32_t out = outstanding(&c->client, &c->server);
     bool rst_acks_all = c->server.rst_has_ack && !seq_after(c->client.sent_end, c->server.rst_ack);
     if (c->server.rst_count > 0 && out > 0 && !rst_acks_all && !c->client.data_after_peer_fin &&
-        !c->client.fin_seen) {
+        !c->client.fin_seen && c->client.rst_count == 0) {
         v->outcome = LC_RESET;
         v->detail = LC_D_SERVER_RST;
         v->unacked = out;

@@ -340,6 +340,7 @@ static void an_rst_with_a_foreign_ttl_is_a_third_party_reset(void **state)
     flow_conn c = healthy(40000, 1, 0.0);
     c.server.rst_count = 1;
     c.server.rst_ttl = 50;          /* the server's packets arrive with 64 */
+    c.reset_by = FLOW_SIDE_SERVER;
     c.server.rst_packet = 9;
     c.server.rst_ts = c.first_ts + TB_S(0.2);
     lc_stage *s = lc_new();
@@ -347,6 +348,13 @@ static void an_rst_with_a_foreign_ttl_is_a_third_party_reset(void **state)
     assert_non_null(a);
     assert_int_equal(a->outcome, LC_RESET);
     assert_int_equal(a->detail, LC_D_THIRD_PARTY);
+    lc_free(s);
+
+    /* the same RST after the server's FIN ends nothing: the connection was over */
+    c.server.fin_seen = true;
+    c.closed_by = FLOW_SIDE_SERVER;
+    s = lc_new();
+    assert_null(run(s, &c, 1, 1));
     lc_free(s);
 }
 
