@@ -80,6 +80,8 @@ typedef struct flow_endpoint {
     int64_t  retrans_ts;
     uint32_t retrans_seq;       /* that segment's sequence number */
     uint8_t  rst_ttl;           /* IP TTL of its first RST */
+    uint32_t copies;            /* data segments captured twice within 1 ms
+                                   (same seq, length, IP id): two interfaces */
     bool     data_after_peer_fin; /* it sent data after acknowledging the
                                      peer's FIN (a half-closed peer may reset
                                      it: RFC 1122 4.2.2.13) */

@@ -92,7 +92,7 @@ typedef struct lc_accounting {
     uint64_t no_verdict_by[LC_N_DETAILS];
     double   slow_median_s, slow_max_s;
     uint64_t one_direction_hosts;   /* clients the capture never shows a packet to */
-    uint64_t duplicate_frames;      /* the same TCP segment seen twice at once */
+    uint64_t duplicate_frames;      /* data segments captured twice (flow_endpoint.copies) */
     uint64_t icmp_errors;           /* ICMP errors quoting TCP */
     uint64_t icmp_matched;          /* of those, matched to an attempt */
     uint64_t probes;                /* attempts that are a scan's probes */

@@ -239,6 +239,8 @@ static void note_retransmission(ep_track *t, flow_endpoint *e, const pkt_view *v
         t->hole[t->n_holes].lo = t->data_end;
         t->hole[t->n_holes++].hi = v->seq;
     }
+    if (copy && e->copies < UINT32_MAX)
+        e->copies++;
     if (t->data_seen && !copy && seq_lt(v->seq, t->data_end) && !fills_hole(t, v->seq, end)) {
         e->retrans_packet = v->num;
         e->retrans_ts = v->ts_ns;

@@ -14,7 +14,8 @@
  * only counted, so memory follows failures, not the capture's length.
  * Per address it notes whether the capture ever showed a packet sent to
  * it; lc_packet() keeps the ICMP errors
- * that quote a TCP segment, and counts frames captured twice.  lc_finish()
+ * that quote a TCP segment (TCP frames cost it nothing: the flow table
+ * counts the copies of a frame captured twice).  lc_finish()
  * then settles what one incarnation could not:
  *   - an unanswered SYN quoted by an ICMP error from the server or a
  *     router on the way was refused (RFC 1122 4.2.3.9: an ICMP
@@ -64,17 +65,12 @@ typedef struct host_table {
     size_t   mask;
 } host_table;
 
-/* A small window of recent TCP segments, to count frames captured twice. */
-#define DUP_WAYS 64
-
 struct lc_stage {
     lc_attempt *att;
     size_t   n_att, cap_att;
     icmp_err *icmp;
     size_t   n_icmp, cap_icmp;
     host_table hosts;
-    uint64_t dup_sig[DUP_WAYS];
-    int64_t  dup_ts[DUP_WAYS];
     uint64_t seed;
     int64_t  first_ts, last_ts;
     bool     have_ts;
@@ -206,21 +202,6 @@ static void note_hosts(lc_stage *s, const flow_conn *c, enum lc_outcome o)
 
 /* ---- packets ------------------------------------------------------------ */
 
-/* The same TCP segment twice within 1 ms (two interfaces, a mirror port):
- * the capture's doing, not the network's. */
-static void note_duplicate(lc_stage *s, const pkt_view *v)
-{
-    uint64_t sig = fmix64(load64(v->src.b + 8) ^ ((uint64_t)v->sport << 48) ^
-                          ((uint64_t)v->dport << 32) ^ v->seq);
-    sig = fmix64(sig ^ load64(v->dst.b + 8) ^ ((uint64_t)v->ack << 16) ^
-                 ((uint64_t)v->flags << 8) ^ ((uint64_t)v->ip_id << 40) ^ v->payload_len);
-    size_t w = sig % DUP_WAYS;
-    if (s->dup_sig[w] == sig && v->ts_ns - s->dup_ts[w] >= 0 && v->ts_ns - s->dup_ts[w] < 1000000)
-        s->acc.duplicate_frames++;
-    s->dup_sig[w] = sig;
-    s->dup_ts[w] = v->ts_ns;
-}
-
 void lc_packet(lc_stage *s, const pkt_view *v, enum pkt_status st)
 {
     if (!s->have_ts) {
@@ -229,10 +210,6 @@ void lc_packet(lc_stage *s, const pkt_view *v, enum pkt_status st)
     }
     if (v->ts_ns > s->last_ts)
         s->last_ts = v->ts_ns;
-    if (st == PKT_TCP) {
-        note_duplicate(s, v);
-        return;
-    }
     if (st != PKT_NOT_TCP || !v->has_icmp_err)
         return;
     s->acc.icmp_errors++;
@@ -263,6 +240,7 @@ enum lc_outcome lc_conn(lc_stage *s, const flow_conn *c)
     lc_verdict vd;
     lc_judge(c, &vd);
     s->acc.attempts++;
+    s->acc.duplicate_frames += c->client.copies + c->server.copies;
     /* the capture's end, also without lc_packet() (records fed alone) */
     if (!s->have_ts || c->last_ts > s->last_ts) {
         if (!s->have_ts)

@@ -54,8 +54,8 @@ void rep_accounting_text(FILE *out, const diag_accounting *acc, const char *bold
                 lc_detail_words((enum lc_detail)d));
     }
     if (a->duplicate_frames > 0)
-        fprintf(out, "The capture holds %" PRIu64 " TCP segment%s twice within 1 ms (captured on "
-                "two interfaces or by a mirror port): not counted as retransmissions of a SYN.\n",
+        fprintf(out, "The capture holds %" PRIu64 " data segment%s twice within 1 ms (captured on "
+                "two interfaces or by a mirror port): not taken for retransmissions.\n",
                 a->duplicate_frames, plural(a->duplicate_frames, "", "s"));
     if (a->icmp_errors > 0)
         fprintf(out, "ICMP errors quoting TCP: %" PRIu64 ", of which %" PRIu64
