@@ -139,6 +139,27 @@ const diag_cat_entry *diag_catalogue(size_t *n);
 /* The entry of a finding id, NULL when the tool has no such finding. */
 const diag_cat_entry *diag_catalogue_find(const char *id);
 
+/* ---- stack defaults: one table (stacks.c) -------------------------------- */
+
+typedef struct diag_stack {
+    const char *name;           /* "Linux", "Windows 2000/XP/2003", ... */
+    const char *sim_profile;    /* the simulator's profile with these values */
+    uint8_t  initial_ttl;       /* IP TTL its packets start with */
+    double   timewait_s;        /* how long the active closer keeps TIME_WAIT */
+    uint16_t port_lo, port_hi;  /* default ephemeral port range */
+    uint32_t ts_hz;             /* TCP timestamp clock rate */
+    const char *source;         /* where the values come from */
+} diag_stack;
+
+/* The table, shortest TIME_WAIT first. */
+const diag_stack *diag_stacks(size_t *n);
+/* The row of a simulator profile ("linux"), NULL when none. */
+const diag_stack *diag_stack_by_profile(const char *profile);
+/* The initial TTL a packet seen with `seen` left with (32, 64, 128, 255). */
+uint8_t diag_initial_ttl(uint8_t seen);
+/* True when ttl is one of the initial TTLs (a host's own packet). */
+bool diag_is_initial_ttl(uint8_t ttl);
+
 /* Most important first: severity, then confidence, then events. */
 void diag_findings_sort(diag_findings *fs);
 void diag_findings_free(diag_findings *fs);

@@ -321,10 +321,6 @@ void diag_engine_tuple_free(void *engine, void *tuple_data)
         pending_put(engine, tuple_data);
 }
 
-static bool is_initial_ttl(uint8_t t)
-{
-    return t == 64 || t == 128 || t == 255;
-}
 
 /*
  * Vantage votes.  At the server, the SYN-ACK follows the SYN within the
@@ -352,7 +348,8 @@ static void vote_vantage(diag_engine *e, const flow_conn *c)
         }
     }
     if (c->client.packets > 0 && c->server.packets > 0) {
-        bool si = is_initial_ttl(c->server.ttl_first), ci = is_initial_ttl(c->client.ttl_first);
+        bool si = diag_is_initial_ttl(c->server.ttl_first);
+        bool ci = diag_is_initial_ttl(c->client.ttl_first);
         if (si != ci) {
             vv->ttl_samples++;
             if (si)

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "sim_test.h"
+#include "tcpdoctor/diagnose.h"
 
 static char tmpdir[] = "/tmp/simtest.XXXXXX";
 
@@ -798,11 +799,37 @@ static void nat_answers_expired_session_with_rst(void **state)
     sim_summary_free(&s);
 }
 
+/* Every OS profile the stack table names carries the table's values: one
+ * set of facts about stacks, read by the detectors and the simulator. */
+static void os_profiles_agree_with_the_stack_table(void **state)
+{
+    (void)state;
+    size_t n, seen = 0;
+    const diag_stack *st = diag_stacks(&n);
+    assert_true(n >= 6);
+    for (size_t i = 0; i < n; i++) {
+        const sim_os *os = sim_os_lookup(st[i].sim_profile);
+        if (os == NULL)
+            fail_msg("stack %s names profile %s, which the simulator has not", st[i].name,
+                     st[i].sim_profile);
+        assert_int_equal(os->ttl, st[i].initial_ttl);
+        assert_int_equal(os->timewait, (sim_ns)(st[i].timewait_s * SIM_NS_PER_S));
+        assert_int_equal(os->port_lo, st[i].port_lo);
+        assert_int_equal(os->port_hi, st[i].port_hi);
+        assert_int_equal(os->ts_hz, st[i].ts_hz);
+        seen++;
+    }
+    size_t np;
+    sim_os_all(&np);
+    assert_int_equal(seen, np);     /* and no profile is left out of the table */
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
         return 1;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(os_profiles_agree_with_the_stack_table),
         cmocka_unit_test(linux_server_timewait_reuse_stale_ack_rst_retry),
         cmocka_unit_test(windows2003_server_ignores_reused_syn_client_times_out),
         cmocka_unit_test(tw_recycle_drops_syns_of_host_with_lower_clock),
