@@ -132,8 +132,23 @@ static flow_conn record(double dur, enum flow_side closed_by, enum flow_side res
         c.server.rst_packet = rst_packet;
         c.server.rst_ts = TB_T0 + TB_S(rst_t);
         c.server.rst_seq = SISN + 1 + 2900;
+        c.server.rst_ttl = c.server.ttl_first;      /* the server's own RST */
     }
     return c;
+}
+
+/* What the flow table records when the server's `len` bytes were sent
+ * again (last at retrans_packet, time t) and never acknowledged: the
+ * lifecycle stage judges the attempt stalled. */
+static void server_stalled(flow_conn *c, uint32_t len, uint64_t retrans_packet, double t)
+{
+    c->server.sent_seen = true;
+    c->server.sent_end = SISN + 1 + len;
+    c->server.retrans_packet = retrans_packet;
+    c->server.retrans_ts = TB_T0 + TB_S(t);
+    c->server.retrans_seq = SISN + 1;
+    c->client.ack_seen = true;
+    c->client.ack_max = SISN + 1;
 }
 
 static diag_findings finish(feed *f, const flow_conn *c, size_t n)
@@ -167,13 +182,16 @@ static void server_fragments_never_acknowledged_then_reset_is_an_error(void **st
     opening(&f);
     double t = 0.19, rto = 0.24;
     uint64_t first = 0, last = 0;
+    double last_t = 0;
     for (int i = 0; i < 6; i++, t += rto, rto *= 2) {
         last = fragmented(&f, t, SISN + 1, CISN + 324, 2900, 7, false);
+        last_t = t;
         if (i == 0)
             first = last;
     }
     uint64_t rst = tcp(&f, 10.19, true, SISN + 2901, CISN + 324, PKT_TCP_RST | PKT_TCP_ACK, 0);
     flow_conn c = record(10.2, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, rst, 10.19, 12);
+    server_stalled(&c, 2900, last, last_t);
     diag_findings fs = finish(&f, &c, 1);
     const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
@@ -196,6 +214,9 @@ static void server_fragments_never_acknowledged_then_reset_is_an_error(void **st
     assert_non_null(strstr(fd->explanation, "6 times in all, fragmented each time"));
     assert_non_null(strstr(fd->remedies[0].action, "NAT instance"));
     assert_true(fd->has_server && fd->server_port == SPORT);
+    assert_int_equal(fd->n_claims, 1);                  /* the stalled attempt */
+    assert_int_equal(fd->claims[0], 1);
+    assert_null(tb_find(&fs, "unexplained-failures", 0));
     diag_findings_free(&fs);
 }
 
@@ -230,8 +251,9 @@ static void only_first_fragments_arriving_is_incomplete(void **state)
     feed f = start(DIAG_VANTAGE_CLIENT);
     opening(&f);
     fragmented(&f, 0.19, SISN + 1, CISN + 324, 2900, 1, false);
-    fragmented(&f, 0.43, SISN + 1, CISN + 324, 2900, 1, false);
+    uint64_t again = fragmented(&f, 0.43, SISN + 1, CISN + 324, 2900, 1, false);
     flow_conn c = record(40, FLOW_SIDE_NONE, FLOW_SIDE_NONE, 0, 0, 0);
+    server_stalled(&c, 2900, again, 0.43);
     diag_findings fs = finish(&f, &c, 1);
     const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
@@ -244,6 +266,7 @@ static void only_first_fragments_arriving_is_incomplete(void **state)
     assert_true(p->has_min && !p->has_max);
     assert_int_equal((int)p->value, 1396);
     assert_non_null(strstr(fd->explanation, "where the fragments should arrive"));
+    assert_int_equal(fd->n_claims, 1);
     diag_findings_free(&fs);
 }
 
@@ -325,21 +348,33 @@ static void rst_gap_at_the_sender_or_small_gives_no_finding(void **state)
     diag_findings_free(&fs);
 }
 
-/* Later fragments whose first fragment never came: the ports are unknown,
- * the datagrams are lost. */
-static void fragments_without_their_first_are_reported(void **state)
+/* Later fragments whose first fragment never came, in the middle of the
+ * capture, while the connection between the same addresses stalls: the
+ * datagrams are lost.  Without a failed connection beside them they are
+ * left to the flow table's unmatched-fragment count. */
+static void fragments_without_their_first_next_to_a_stall_are_reported(void **state)
 {
     (void)state;
     feed f = start(DIAG_VANTAGE_CLIENT);
     opening(&f);
-    fragmented(&f, 0.19, SISN + 1, CISN + 324, 2900, 6, false);
-    flow_conn c = record(0.3, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 0);
+    fragmented(&f, 2.0, SISN + 1, CISN + 324, 2900, 6, false);
+    flow_conn c = record(40, FLOW_SIDE_NONE, FLOW_SIDE_NONE, 0, 0, 0);
+    server_stalled(&c, 2900, 6, 2.0);
     diag_findings fs = finish(&f, &c, 1);
     const diag_finding *fd = tb_find(&fs, ID, 0);
     assert_non_null(fd);
     assert_int_equal(fd->severity, DIAG_WARNING);
     assert_int_equal((int)tb_param(fd, "orphan_datagrams"), 1);
     assert_int_equal(fd->evidence[0].packet, 6);
+    assert_int_equal(fd->evidence[1].packet, 1);        /* the stalled connection */
+    diag_findings_free(&fs);
+
+    f = start(DIAG_VANTAGE_CLIENT);
+    opening(&f);
+    fragmented(&f, 2.0, SISN + 1, CISN + 324, 2900, 6, false);
+    c = record(40, FLOW_SIDE_SERVER, FLOW_SIDE_NONE, 0, 0, 0);
+    fs = finish(&f, &c, 1);
+    assert_null(tb_find(&fs, ID, 0));
     diag_findings_free(&fs);
 }
 
@@ -364,6 +399,128 @@ static void segments_beyond_the_table_are_counted(void **state)
     diag_findings_free(&fs);
 }
 
+/* ---- false alarms seen on real captures ------------------------------- */
+
+/* One IPv4 fragment from the server: offset and MF as given, `anomalies`
+ * as the decoder flagged them.  A first fragment carries a TCP header of
+ * `tcp_hlen` bytes (0: none decoded). */
+static uint64_t fragment(feed *f, double t, uint16_t id, uint32_t off, uint32_t data, bool more,
+                         bool df, uint8_t tcp_hlen, uint64_t anomalies, enum pkt_status st)
+{
+    pkt_view v = base(f, t, true);
+    v.ip_id = v.frag_id = id;
+    v.ip_df = df;
+    v.is_fragment = true;
+    v.frag_more = more;
+    v.frag_offset = off;
+    v.ip_len = 20 + data;
+    v.anomalies = anomalies;
+    v.sport = SPORT;
+    v.dport = CPORT;
+    if (tcp_hlen > 0) {
+        v.has_tcp = v.tcp_opts_ok = true;
+        v.seq = SISN + 1;
+        v.ack = CISN + 324;
+        v.tcp_hlen = tcp_hlen;
+        v.payload_len = v.payload_captured = data - tcp_hlen;
+    } else {
+        v.payload_len = v.payload_captured = off == 0 ? 0 : data;
+    }
+    diag_engine_packet(f->e, &v, st);
+    return v.num;
+}
+
+/* ip_fragmented_garbage.pcap: the first fragment holds 16 bytes, so the
+ * TCP header runs on into the second (PKT_AN_TCP_HEADER_FRAGMENTED): the
+ * first fragment is there, nothing is missing - even next to a stalled
+ * connection between the same addresses. */
+static void tcp_header_split_across_fragments_is_no_missing_first(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_CLIENT);
+    opening(&f);
+    fragment(&f, 2.0, 0xa0, 0, 16, true, false, 0, 1ULL << PKT_AN_TCP_HEADER_FRAGMENTED,
+             PKT_MALFORMED);
+    for (uint32_t off = 16; off < 4992; off += 16)
+        fragment(&f, 2.0001, 0xa0, off, 16, true, false, 0, 0, PKT_TCP_FRAGMENT);
+    fragment(&f, 2.0002, 0xa0, 4992, 8, false, false, 0, 0, PKT_TCP_FRAGMENT);
+    flow_conn c = record(40, FLOW_SIDE_NONE, FLOW_SIDE_NONE, 0, 0, 0);
+    server_stalled(&c, 2900, 5, 1.0);
+    diag_findings fs = finish(&f, &c, 1);
+    assert_null(tb_find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
+/* frag_http_req.pcap: one datagram, every fragment from offset 0 to the
+ * one with MF clear, and nothing else in the capture: delivered (RFC 791
+ * reassembly), not failed - info, no claim. */
+static void one_complete_fragmented_datagram_is_info_not_failure(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_UNKNOWN);
+    uint64_t first = fragmented(&f, 0.5, SISN + 1, CISN + 324, 2900, 7, false);
+    flow_conn c = record(0.5, FLOW_SIDE_NONE, FLOW_SIDE_NONE, 0, 0, 2);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_null(tb_find(&fs, ID, 1));
+    assert_int_equal(fd->severity, DIAG_INFO);
+    assert_int_equal((int)tb_param(fd, "unacknowledged"), 1);
+    assert_int_equal((int)tb_param(fd, "retransmitted"), 0);
+    assert_int_equal((int)tb_param(fd, "incomplete"), 0);
+    assert_int_equal((int)tb_param(fd, "connections_failed"), 0);
+    assert_int_equal((int)tb_param(fd, "max_datagram"), 2952);
+    assert_int_equal(fd->n_claims, 0);
+    assert_int_equal(fd->evidence[0].packet, first);
+    assert_non_null(strstr(fd->summary, "none was lost or sent again (1 with no "
+                                        "acknowledgment in the capture)"));
+    assert_null(strstr(fd->summary, "failed"));
+    diag_findings_free(&fs);
+}
+
+/* bgp-*-oobr.pcap, rpki-rtr-oobr.pcap: one fuzzed first fragment with MF
+ * and DF both set (and no TCP flags): a decode anomaly, not a finding.
+ * The same with only the flags odd (port 0) as well. */
+static void fuzzed_fragment_with_mf_and_df_is_no_finding(void **state)
+{
+    (void)state;
+    uint64_t odd[] = { (1ULL << PKT_AN_IPV4_BAD_FRAGMENT) | (1ULL << PKT_AN_TCP_NO_FLAGS),
+                       1ULL << PKT_AN_TCP_PORT_ZERO };
+    for (size_t i = 0; i < 2; i++) {
+        feed f = start(DIAG_VANTAGE_UNKNOWN);
+        fragment(&f, 0.0, 0x970f, 0, 4115, true, true, 40, odd[i], PKT_TCP);
+        flow_conn c = record(0.0, FLOW_SIDE_NONE, FLOW_SIDE_NONE, 0, 0, 0);
+        diag_findings fs = finish(&f, &c, 1);
+        assert_null(tb_find(&fs, ID, 0));
+        diag_findings_free(&fs);
+    }
+}
+
+/* rtsp.pcap: no fragment anywhere; the server's RST lies 238596731 bytes
+ * beyond what it sent in a connection whose handshake the capture missed,
+ * and the same gap after a handshake is far beyond any window: no
+ * suspicion either way. */
+static void rst_far_beyond_or_without_handshake_raises_no_suspicion(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        feed f = start(DIAG_VANTAGE_CLIENT);
+        flow_conn c = record(0.5, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, 20, 0.5, 0);
+        c.server.rst_seq = SISN + 1 + 238596731u;
+        if (i == 0)
+            c.server.isn_seen = c.client.isn_seen = false;  /* capture began mid-connection */
+        diag_findings fs = finish(&f, &c, 1);
+        assert_null(tb_find(&fs, ID, 0));
+        diag_findings_free(&fs);
+    }
+    /* the seed 004 gap, 2900 bytes, still fits the window and is kept */
+    feed f = start(DIAG_VANTAGE_CLIENT);
+    flow_conn c = record(0.5, FLOW_SIDE_NONE, FLOW_SIDE_SERVER, 20, 0.5, 0);
+    diag_findings fs = finish(&f, &c, 1);
+    assert_non_null(tb_find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,8 +531,12 @@ int main(void)
         cmocka_unit_test(healthy_unfragmented_traffic_gives_no_finding),
         cmocka_unit_test(rst_beyond_all_data_at_the_client_is_a_suspicion),
         cmocka_unit_test(rst_gap_at_the_sender_or_small_gives_no_finding),
-        cmocka_unit_test(fragments_without_their_first_are_reported),
+        cmocka_unit_test(fragments_without_their_first_next_to_a_stall_are_reported),
         cmocka_unit_test(segments_beyond_the_table_are_counted),
+        cmocka_unit_test(tcp_header_split_across_fragments_is_no_missing_first),
+        cmocka_unit_test(one_complete_fragmented_datagram_is_info_not_failure),
+        cmocka_unit_test(fuzzed_fragment_with_mf_and_df_is_no_finding),
+        cmocka_unit_test(rst_far_beyond_or_without_handshake_raises_no_suspicion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
