@@ -56,6 +56,7 @@ typedef struct rep_run_info {
     uint64_t frames, filtered, tcp, tcp_fragments, other_fragments, not_tcp, not_ip;
     uint64_t malformed, unsupported_dlt;
     uint64_t incarnations, tuples_peak, evictions, expirations;
+    uint64_t time_regressions;      /* frames older than the one before them */
     uint64_t anomalies[PKT_AN_COUNT];
     uint64_t input_errors;
     int64_t  first_ts, last_ts;

@@ -291,6 +291,7 @@ void pipe_run_info(rep_run_info *in, const pipe_stats *st)
     in->tuples_peak = st->flow.tuples_peak;
     in->evictions = st->flow.evictions;
     in->expirations = st->flow.expirations;
+    in->time_regressions = st->flow.time_regressions;
     memcpy(in->anomalies, st->anomalies, sizeof in->anomalies);
     in->input_errors = st->input_errors;
     in->first_ts = st->first_ts;

@@ -319,6 +319,11 @@ static void stats_text(FILE *out, const rep_run_info *in, const palette *c)
     if (in->last_ts > in->first_ts)
         fprintf(out, " over %.1f s", (double)(in->last_ts - in->first_ts) / 1e9);
     fputs(".\n", out);
+    if (in->time_regressions > 0)
+        fprintf(out, "%sTime goes backwards%s: %" PRIu64 " frame%s older than the frame before "
+                "(files merged out of order, or a clock stepped back): durations, delays and "
+                "the verdicts that depend on time near them are not reliable.\n",
+                c->yellow, c->reset, in->time_regressions, in->time_regressions == 1 ? " is" : "s are");
     bool any = false;
     for (int a = 0; a < PKT_AN_COUNT; a++) {
         if (in->anomalies[a] == 0)
@@ -532,10 +537,12 @@ void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *i
             ",\"tcp_fragments\":%" PRIu64 ",\"other_fragments\":%" PRIu64 ",\"not_tcp\":%" PRIu64
             ",\"not_ip\":%" PRIu64 ",\"malformed\":%" PRIu64 ",\"unsupported_link_type\":%" PRIu64
             ",\"connections\":%" PRIu64 ",\"tuples_peak\":%" PRIu64 ",\"evictions\":%" PRIu64
-            ",\"expirations\":%" PRIu64 ",\"input_errors\":%" PRIu64 ",\"duration\":",
+            ",\"expirations\":%" PRIu64 ",\"input_errors\":%" PRIu64
+            ",\"time_regressions\":%" PRIu64 ",\"duration\":",
             in->frames, in->filtered, in->tcp, in->tcp_fragments, in->other_fragments,
             in->not_tcp, in->not_ip, in->malformed, in->unsupported_dlt, in->incarnations,
-            in->tuples_peak, in->evictions, in->expirations, in->input_errors);
+            in->tuples_peak, in->evictions, in->expirations, in->input_errors,
+            in->time_regressions);
     jnum(out, in->last_ts > in->first_ts ? (double)(in->last_ts - in->first_ts) / 1e9 : 0.0);
     fputs(",\"anomalies\":{", out);
     bool any = false;
