@@ -112,14 +112,18 @@ static inline flow_conn tb_make(const tb_spec *s)
         c.client.fin_ts = c.server.fin_ts = end;
         c.client.fin_packet = c.server.fin_packet = pkt + 8;
     }
+    /* an RST leaves with its sender's TTL (else the lifecycle stage takes
+       it for a third party's) */
     if (s->reset_by == FLOW_SIDE_CLIENT) {
         c.client.rst_count = 1;
         c.client.rst_ts = end;
         c.client.rst_packet = pkt + 9;
+        c.client.rst_ttl = c.client.ttl_first;
     } else if (s->reset_by == FLOW_SIDE_SERVER) {
         c.server.rst_count = 1;
         c.server.rst_ts = end;
         c.server.rst_packet = pkt + 9;
+        c.server.rst_ttl = c.server.ttl_first;
     }
     c.fragments = s->fragments;
     c.last_packet = pkt + 10;
