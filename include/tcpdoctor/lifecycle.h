@@ -33,6 +33,8 @@ enum lc_detail {
     LC_D_NONE,
     LC_D_RST,               /* refused: the SYN was answered by RST */
     LC_D_ICMP,              /* refused: ICMP error (type, code in the record) */
+    LC_D_ABANDONED,         /* unanswered: one SYN, never retried although the capture
+                               went on: the client gave up before its first timeout */
     LC_D_ACK_ONLY,          /* handshake-failed: a bare ACK answered (another connection) */
     LC_D_CLIENT_RST,        /* handshake-failed: the client reset a SYN-ACK that acknowledged something else */
     LC_D_NO_ACK,            /* handshake-failed: the SYN-ACK was never acknowledged */
@@ -72,6 +74,7 @@ typedef struct lc_attempt {
     uint8_t  server_ttl;        /* TTL of the server's first packet (0: none) */
     bool     had_syn;
     bool     bare_syn;          /* SYNs only, nothing else from the client */
+    bool     client_reset;      /* the client sent an RST */
     bool     until_end;         /* the verdict assumes the capture went on
                                    long enough after decisive_ts to tell */
     bool     probe;             /* one of a scan's SYNs (LC_SCAN_ENDPOINTS) */

@@ -101,7 +101,16 @@ static bool is_su(const lc_attempt *a, const bool *cl, size_t i)
 static int su_finding(diag_ctx *ctx, diag_findings *out, const lc_attempt *att,
                       const diag_ep_groups *eg, const size_t *which, size_t n_which)
 {
-    diag_finding *f = diag_add(out, "syn-unanswered", DIAG_WARNING, 0.7);
+    /* SYNs the clients abandoned before any retry prove no failure of the
+       server: said at severity info (lifecycle.h, LC_D_ABANDONED) */
+    bool all_abandoned = true;
+    for (size_t w = 0; w < n_which && all_abandoned; w++) {
+        const diag_ep_group *gr = &eg->v[which[w]];
+        for (size_t j = gr->first, m = 0; m < gr->n; j = eg->next[j], m++)
+            all_abandoned &= att[j].detail == LC_D_ABANDONED;
+    }
+    diag_finding *f = diag_add(out, "syn-unanswered", all_abandoned ? DIAG_INFO : DIAG_WARNING,
+                               0.7);
     if (f == NULL)
         return -ENOMEM;
     uint64_t n = 0, syns = 0;
@@ -138,6 +147,12 @@ static int su_finding(diag_ctx *ctx, diag_findings *out, const lc_attempt *att,
                      "ICMP error. They were dropped on the way (a firewall, a NAT without a free "
                      "port, a route) or by the server. A capture at the server side would tell "
                      "which: if the SYNs are not there, the path dropped them.");
+    if (all_abandoned)
+        diag_explain(f, "Each attempt sent one SYN and the client never retried it, although "
+                     "the capture went on: every stack retransmits an unanswered SYN after 1 "
+                     "or 3 s, so the client gave up first (happy eyeballs racing another "
+                     "address, a connect timeout under a second). Nothing here proves that "
+                     "the server failed: informational.");
     diag_explain(f, "No cause tcpdoctor knows matched these attempts (TIME_WAIT or NAT port "
                  "reuse, per-host timestamp checks, a port pool at its ceiling): they are "
                  "counted as unexplained.");

@@ -276,6 +276,7 @@ enum lc_outcome lc_conn(lc_stage *s, const flow_conn *c)
     a->outcome = (uint8_t)vd.outcome;
     a->detail = (uint8_t)vd.detail;
     a->had_syn = c->syn_count > 0;
+    a->client_reset = c->client.rst_count > 0;
     a->bare_syn = c->syn_count > 0 && c->client.bytes == 0 && !c->client.ack_seen;
     a->server_ttl = c->server.packets > 0 ? c->server.ttl_first : 0;
     if (vd.outcome == LC_REFUSED) {
@@ -382,6 +383,12 @@ static void settle(lc_stage *s, lc_attempt *a)
     if (s->last_ts - a->decisive_ts < room) {
         a->outcome = LC_NO_VERDICT;
         a->detail = LC_D_ENDED_INSIDE;
+    } else if (a->outcome == LC_UNANSWERED && a->syns == 1 && !a->client_reset) {
+        /* Every stack retransmits an unanswered SYN (1 s, 3 s: RFC 6298
+           2.1, RFC 1122 4.2.3.1); one that never came although the capture
+           went on means the client dropped the attempt first (happy
+           eyeballs racing another address, a short connect timeout). */
+        a->detail = LC_D_ABANDONED;
     }
 }
 
@@ -544,6 +551,7 @@ static const struct {
     [LC_D_NONE] = { "", "" },
     [LC_D_RST] = { "rst", "answered by RST" },
     [LC_D_ICMP] = { "icmp", "answered by an ICMP error" },
+    [LC_D_ABANDONED] = { "abandoned", "one SYN, which the client never retried although the capture went on: it gave up first" },
     [LC_D_ACK_ONLY] = { "ack-only", "answered by a bare ACK for another connection" },
     [LC_D_CLIENT_RST] = { "client-rst", "the client reset a SYN-ACK that acknowledged the wrong sequence number" },
     [LC_D_NO_ACK] = { "no-ack", "the SYN-ACK was never acknowledged" },

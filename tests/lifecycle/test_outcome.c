@@ -126,6 +126,20 @@ static void a_lone_syn_at_the_end_has_no_verdict(void **state)
     lc_free(s);
 }
 
+/* One SYN never retried while the capture went on: the client gave up. */
+static void a_lone_syn_never_retried_is_abandoned(void **state)
+{
+    (void)state;
+    lc_stage *s = lc_new();
+    flow_conn c[3] = { healthy(40000, 1, 0.0), attempt(40001, 20, 10.0, FLOW_HS_NONE, false, 1, 0),
+                       healthy(40002, 40, 14.0) };
+    const lc_attempt *a = run(s, c, 3, 20);
+    assert_non_null(a);
+    assert_int_equal(a->outcome, LC_UNANSWERED);
+    assert_int_equal(a->detail, LC_D_ABANDONED);
+    lc_free(s);
+}
+
 /* A one-sided capture: nothing sent to the client anywhere. */
 static void unanswered_syns_of_a_client_never_seen_receiving_have_no_verdict(void **state)
 {
@@ -366,6 +380,7 @@ int main(void)
         cmocka_unit_test(a_syn_captured_twice_is_not_slow),
         cmocka_unit_test(three_unanswered_syns_are_unanswered_even_at_the_end),
         cmocka_unit_test(a_lone_syn_at_the_end_has_no_verdict),
+        cmocka_unit_test(a_lone_syn_never_retried_is_abandoned),
         cmocka_unit_test(unanswered_syns_of_a_client_never_seen_receiving_have_no_verdict),
         cmocka_unit_test(a_missing_synack_with_data_both_ways_is_ok),
         cmocka_unit_test(a_missing_synack_and_no_server_packet_has_no_verdict),
