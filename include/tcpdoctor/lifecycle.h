@@ -75,6 +75,8 @@ typedef struct lc_attempt {
     bool     had_syn;
     bool     bare_syn;          /* SYNs only, nothing else from the client */
     bool     client_reset;      /* the client sent an RST */
+    bool     evicted;           /* its record was pushed out of a full table
+                                   before it ended: judged on part of it */
     bool     until_end;         /* the verdict assumes the capture went on
                                    long enough after decisive_ts to tell */
     bool     probe;             /* one of a scan's SYNs (LC_SCAN_ENDPOINTS) */
@@ -98,6 +100,8 @@ typedef struct lc_accounting {
     uint64_t duplicate_frames;      /* data segments captured twice (flow_endpoint.copies) */
     uint64_t icmp_errors;           /* ICMP errors quoting TCP */
     uint64_t icmp_matched;          /* of those, matched to an attempt */
+    uint64_t evicted;               /* attempts pushed out of a full table
+                                       before they ended (flow.h FLOW_END_EVICTED) */
     uint64_t probes;                /* attempts that are a scan's probes */
     uint64_t scanners;              /* sources found scanning */
 } lc_accounting;

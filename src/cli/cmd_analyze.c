@@ -1,4 +1,5 @@
 /* cmd_analyze.c - `tcpdoctor analyze`: why connections fail, with the packets that prove it. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,11 @@ int cmd_analyze(int argc, char **argv)
         goto out_engine;        /* nothing was read, or not all of it was
                                    followed: the message says why */
 
+    if (st.flow.evictions > 0)
+        fprintf(stderr, "tcpdoctor: the connection table was full (--max-flows %u): %" PRIu64
+                " 4-tuples were pushed out early; later attempts on them are not paired with "
+                "them, and the findings that claim them say so\n", max_flows ? max_flows : FLOW_DEFAULT_CAPACITY,
+                st.flow.evictions);
     diag_findings fs;
     if (diag_engine_finish(eng, &fs) != 0) {
         fprintf(stderr, "tcpdoctor: out of memory during the analysis: no report, rather than one with something left out\n");

@@ -474,6 +474,31 @@ static int attach_claims(diag_engine *e, diag_findings *out)
     return 0;
 }
 
+/* A finding that claims attempts the flow table evicted before they ended
+ * was judged on part of them: it says so and is trusted less (the table
+ * was full: --max-flows). */
+static void weigh_evictions(diag_engine *e, diag_findings *out)
+{
+    if (lc_account(e->lc)->evicted == 0)
+        return;
+    size_t n_att;
+    const lc_attempt *att = lc_attempts(e->lc, &n_att);
+    for (size_t i = 0; i < out->n; i++) {
+        diag_finding *f = &out->v[i];
+        size_t ev = 0;
+        for (size_t j = 0; j < f->n_claims; j++) {
+            long k = lc_attempt_find(e->lc, f->claims[j]);
+            ev += k >= 0 && att[k].evicted;
+        }
+        if (ev == 0)
+            continue;
+        f->confidence *= 0.7;
+        diag_explain(f, "Caution: %zu of the %zu attempts behind this finding were pushed out "
+                     "of the full connection table before they ended (--max-flows), and were "
+                     "judged on the part seen until then.", ev, f->n_claims);
+    }
+}
+
 int diag_engine_finish(diag_engine *e, diag_findings *out)
 {
     memset(out, 0, sizeof *out);
@@ -492,6 +517,7 @@ int diag_engine_finish(diag_engine *e, diag_findings *out)
     if (e->oom || e->ctx.oom || attach_claims(e, out) != 0 ||
         diag_account(&e->ctx, out, &e->acc) != 0)
         goto out_nomem;
+    weigh_evictions(e, out);
     diag_findings_sort(out);
     return 0;
 

@@ -241,6 +241,7 @@ enum lc_outcome lc_conn(lc_stage *s, const flow_conn *c)
     lc_judge(c, &vd);
     s->acc.attempts++;
     s->acc.duplicate_frames += c->client.copies + c->server.copies;
+    s->acc.evicted += c->end == FLOW_END_EVICTED;
     /* the capture's end, also without lc_packet() (records fed alone) */
     if (!s->have_ts || c->last_ts > s->last_ts) {
         if (!s->have_ts)
@@ -277,6 +278,7 @@ enum lc_outcome lc_conn(lc_stage *s, const flow_conn *c)
     a->detail = (uint8_t)vd.detail;
     a->had_syn = c->syn_count > 0;
     a->client_reset = c->client.rst_count > 0;
+    a->evicted = c->end == FLOW_END_EVICTED;
     a->bare_syn = c->syn_count > 0 && c->client.bytes == 0 && !c->client.ack_seen;
     a->server_ttl = c->server.packets > 0 ? c->server.ttl_first : 0;
     if (vd.outcome == LC_REFUSED) {
