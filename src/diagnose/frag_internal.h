@@ -18,6 +18,7 @@
 #define FT_OFFS 8                   /* fragment offsets remembered per datagram */
 #define FT_MAX_SEGS 4096            /* fragmented segments followed in detail */
 #define FT_TUPLE_SLOTS 1024         /* 4-tuple index of segments (power of 2) */
+#define FT_SEQ_SLOTS 4096           /* (direction, sequence) index of segments (power of 2) */
 #define FT_WALK 16                  /* records looked at per packet and tuple */
 #define FT_LOST_MIN 1024u           /* bytes missing before an RST counts */
 #define FT_LOST_MAX 64              /* such connections kept for evidence */
@@ -53,6 +54,7 @@ typedef struct ft_seg {
     uint16_t ip_hdr;            /* IP header bytes before the fragmentable part */
     uint8_t  tcp_hlen;
     uint32_t chain;             /* 1 + older record in the same index slot */
+    uint32_t seq_chain;         /* 1 + older record in the same seqx slot */
     uint32_t lead;              /* 1 + the first record of its incarnation; 0: none */
     uint64_t conn_first;        /* its incarnation's first packet; 0: none */
     uint64_t packet, last_packet;   /* first fragment of the first / last sending */
@@ -96,6 +98,7 @@ typedef struct ft_orphan {
 typedef struct ft_state {
     ft_dgram dg[FT_DGRAM_SLOTS];
     uint32_t tup[FT_TUPLE_SLOTS];   /* 1 + newest record in the slot */
+    uint32_t seqx[FT_SEQ_SLOTS];    /* 1 + newest record with that sender and seq */
     ft_seg  *seg;
     size_t   n_seg, cap_seg;
     size_t   n_open;

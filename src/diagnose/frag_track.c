@@ -176,14 +176,28 @@ void ft_retire_all(ft_state *st, int64_t cap_last)
 
 /* ---- segments ------------------------------------------------------------- */
 
+/* Index slot of one direction of a 4-tuple and a sequence number. */
+static uint32_t seq_slot(const pkt_view *v)
+{
+    uint64_t h = mix64(mix64(load64(v->src.b + 8), load64(v->src.b)), load64(v->dst.b + 8));
+    h = mix64(h, load64(v->dst.b) ^ ((uint64_t)v->sport << 16 | v->dport));
+    return (uint32_t)(mix64(h, v->seq) & (FT_SEQ_SLOTS - 1));
+}
+
+/* The record of the segment a packet starts: same sender, receiver and
+ * sequence number.  This is an exact look-up, not a walk of the tuple's
+ * newest records: a sender retransmits from snd_una (RFC 6298 5.4), the
+ * oldest segment in flight, which lies behind every other segment of its
+ * window and of the tuples sharing its slot.  A bounded walk missed it
+ * once more than FT_WALK records were newer, and each sending then became
+ * a new record sent once - the loss unseen.  Its chain holds only
+ * (direction, seq) collisions, one record per segment. */
 static ft_seg *seg_find(ft_state *st, const pkt_view *v)
 {
-    uint32_t k = st->tup[tuple_slot(&v->src, v->sport, &v->dst, v->dport)];
-    for (int n = 0; k != 0 && n < FT_WALK; n++) {
+    for (uint32_t k = st->seqx[seq_slot(v)]; k != 0; k = st->seg[k - 1].seq_chain) {
         ft_seg *s = &st->seg[k - 1];
         if (s->seq == v->seq && seg_is(s, &v->src, v->sport, &v->dst, v->dport))
             return s;
-        k = s->chain;
     }
     return NULL;
 }
@@ -218,6 +232,9 @@ static ft_seg *seg_new(ft_state *st, const pkt_view *v)
     uint32_t *slot = &st->tup[tuple_slot(&v->src, v->sport, &v->dst, v->dport)];
     s->chain = *slot;
     *slot = (uint32_t)st->n_seg;
+    uint32_t *sx = &st->seqx[seq_slot(v)];
+    s->seq_chain = *sx;
+    *sx = (uint32_t)st->n_seg;
     return s;
 }
 
@@ -292,12 +309,21 @@ static void head_split_fragment(ft_state *st, const pkt_view *v)
 }
 
 /* A TCP packet while records are open: an ACK from a receiver, or a sender
- * repeating a fragmented segment's data unfragmented.  An ACK is
+ * repeating a fragmented segment's data unfragmented - from the record's
+ * start (found exactly), or from inside it (repacketized; among the
+ * FT_WALK newest records of the tuple's slot).  An ACK is
  * cumulative: once it covers a record it covers the older ones of that
  * direction too, so the walk goes on (past FT_WALK) until it meets one
  * already acknowledged - each record is closed once, the cost amortized. */
 static void follow(ft_state *st, const pkt_view *v)
 {
+    /* a whole segment starting where a record starts: found exactly, as
+     * in first_fragment() (a smaller MSS still retransmits from snd_una) */
+    if (v->payload_len > 0 && !v->is_fragment) {
+        ft_seg *r = seg_find(st, v);
+        if (r != NULL && !r->acked && new_sending(r, v, v->ip_id, v->ip_version == 4))
+            count_sending(r, v, v->ip_id, false);
+    }
     uint32_t k = st->tup[tuple_slot(&v->src, v->sport, &v->dst, v->dport)];
     bool is_ack = (v->flags & PKT_TCP_ACK) && !(v->flags & PKT_TCP_SYN);
     bool covering = false;

@@ -25,7 +25,10 @@
  *   - the first fragment (offset 0, TCP header) makes a segment record: its
  *     4-tuple and sequence number; a later first fragment or whole segment
  *     with the same sequence number and a new IP id is a retransmission of
- *     it (the same id again is the capture's duplicate, RFC 6864 4.1);
+ *     it (the same id again is the capture's duplicate, RFC 6864 4.1).  The
+ *     record is looked up exactly, by sender, receiver and sequence number:
+ *     a retransmission starts at snd_una (RFC 6298 5.4), behind every
+ *     newer segment of the window, however many there are;
  *   - while records are open, every TCP packet is checked against them
  *     through a 4-tuple index: an ACK from the receiver at or past seq + len
  *     closes a record as acknowledged.
@@ -59,6 +62,8 @@
  * reported as a suspicion only (low confidence), with the way to confirm it.
  *
  * Limits: at most FT_MAX_SEGS segments are followed (more are counted);
+ * an ACK covering only records behind FT_WALK newer unacknowledged ones of
+ * its tuple's slot closes them only when a later ACK covers the newest;
  * overlapping fragments count once per offset for the first FT_OFFS
  * fragments of a datagram only; IPv6 datagram sizes include the 8-byte
  * fragment header; a first fragment split inside the TCP header is not

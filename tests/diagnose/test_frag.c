@@ -399,6 +399,48 @@ static void segments_beyond_the_table_are_counted(void **state)
     diag_findings_free(&fs);
 }
 
+/* A window of 20 fragmented segments (more than FT_WALK), never
+ * acknowledged, sent again from snd_una: the first one whole (a smaller
+ * MSS, 1348 + 1348 + 204 bytes), the 19 others fragmented again.  Each
+ * retransmission is its first sending's record, found however many newer
+ * segments lie in front of it: 20 segments, all retransmitted, the
+ * stalled attempt claimed (seed 004 at 'outside', seed 8: 13 segments of
+ * a connection behind 13 of another in the same slot were taken for 780
+ * new ones sent once, and the attempt went unexplained). */
+static void retransmissions_behind_a_full_window_are_found(void **state)
+{
+    (void)state;
+    feed f = start(DIAG_VANTAGE_SERVER);
+    opening(&f);
+    enum { N = 20, LEN = 2900 };
+    for (uint32_t i = 0; i < N; i++)
+        fragmented(&f, 0.19 + i * 0.0002, SISN + 1 + i * LEN, CISN + 324, LEN, 7, false);
+    uint64_t whole = tcp(&f, 0.43, true, SISN + 1, CISN + 324, PKT_TCP_ACK, 1348);
+    tcp(&f, 0.4301, true, SISN + 1349, CISN + 324, PKT_TCP_ACK, 1348);
+    tcp(&f, 0.4302, true, SISN + 2697, CISN + 324, PKT_TCP_ACK, 204);
+    uint64_t last = 0;
+    for (uint32_t i = 1; i < N; i++)
+        last = fragmented(&f, 0.44 + i * 0.0002, SISN + 1 + i * LEN, CISN + 324, LEN, 7, false);
+    tcp(&f, 0.48, false, CISN + 324, SISN + 1, PKT_TCP_ACK, 0);    /* duplicate ACK */
+    flow_conn c = record(40, FLOW_SIDE_NONE, FLOW_SIDE_NONE, 0, 0, 2 * N * 3);
+    server_stalled(&c, N * LEN, whole, 0.43);
+    diag_findings fs = finish(&f, &c, 1);
+    const diag_finding *fd = tb_find(&fs, ID, 0);
+    assert_non_null(fd);
+    assert_null(tb_find(&fs, ID, 1));
+    assert_int_equal(last, 123);        /* 5 + 60 + 3 + 57 packets, last first fragment */
+    assert_int_equal(fd->severity, DIAG_ERROR);
+    assert_int_equal((int)tb_param(fd, "fragmented_segments"), N);
+    assert_int_equal((int)tb_param(fd, "unacknowledged"), N);
+    assert_int_equal((int)tb_param(fd, "retransmitted"), N);
+    assert_int_equal((int)tb_param(fd, "incomplete"), 0);
+    assert_int_equal((int)tb_param(fd, "connections_failed"), 1);
+    assert_int_equal(fd->n_claims, 1);
+    assert_int_equal(fd->claims[0], 1);
+    assert_null(tb_find(&fs, "unexplained-failures", 0));
+    diag_findings_free(&fs);
+}
+
 /* ---- false alarms seen on real captures ------------------------------- */
 
 /* One IPv4 fragment from the server: offset and MF as given, `anomalies`
@@ -533,6 +575,7 @@ int main(void)
         cmocka_unit_test(rst_gap_at_the_sender_or_small_gives_no_finding),
         cmocka_unit_test(fragments_without_their_first_next_to_a_stall_are_reported),
         cmocka_unit_test(segments_beyond_the_table_are_counted),
+        cmocka_unit_test(retransmissions_behind_a_full_window_are_found),
         cmocka_unit_test(tcp_header_split_across_fragments_is_no_missing_first),
         cmocka_unit_test(one_complete_fragmented_datagram_is_info_not_failure),
         cmocka_unit_test(fuzzed_fragment_with_mf_and_df_is_no_finding),
