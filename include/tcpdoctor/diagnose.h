@@ -49,6 +49,7 @@ typedef struct diag_param {
     double   min, max;
     char    *unit;          /* "s", "ports", "hosts", "" */
     char    *note;          /* how it was inferred; may be NULL */
+    bool     oom;           /* the note could not be stored */
 } diag_param;
 
 typedef struct diag_remedy {
@@ -82,16 +83,23 @@ typedef struct diag_finding {
     size_t   n_claims;
     /* private to the engine */
     size_t   cap_evidence, cap_params, cap_remedies, cap_claims;
+    bool     oom;           /* some text, evidence, parameter or remedy could
+                               not be stored (diag_findings_complete) */
 } diag_finding;
 
 typedef struct diag_findings {
     diag_finding *v;
     size_t n;
     size_t cap;
+    bool   oom;             /* a diag_add() failed */
 } diag_findings;
 
 /* New finding appended to fs (NULL only on allocation failure). Text fields
- * are built with the functions below; fs owns everything. */
+ * are built with the functions below; fs owns everything.  The library's
+ * rule for allocation failures here: the call leaves the field as it was
+ * and marks the finding (or fs) incomplete; a caller must not report
+ * findings for which diag_findings_complete() is false (the CLI exits 2
+ * with a message instead: never a report with something left out). */
 diag_finding *diag_add(diag_findings *fs, const char *id, enum diag_severity sev,
                        double confidence);
 void diag_summary(diag_finding *f, const char *fmt, ...)
@@ -162,6 +170,8 @@ bool diag_is_initial_ttl(uint8_t ttl);
 
 /* Most important first: severity, then confidence, then events. */
 void diag_findings_sort(diag_findings *fs);
+/* False when any allocation while building fs failed (see diag_add). */
+bool diag_findings_complete(const diag_findings *fs);
 void diag_findings_free(diag_findings *fs);
 
 const char *diag_severity_name(enum diag_severity s);   /* "info", ... */

@@ -412,6 +412,8 @@ int audit_findings(const audit_snapshot *s, diag_findings *out)
     if (rc == 0)
         rc = conntrack(s, out);
     free(exhausted);
+    if (rc == 0 && !diag_findings_complete(out))
+        rc = -ENOMEM;
     if (rc != 0) {
         diag_findings_free(out);
         memset(out, 0, sizeof *out);

@@ -518,6 +518,8 @@ int diag_engine_finish(diag_engine *e, diag_findings *out)
         diag_account(&e->ctx, out, &e->acc) != 0)
         goto out_nomem;
     weigh_evictions(e, out);
+    if (!diag_findings_complete(out))
+        goto out_nomem;
     diag_findings_sort(out);
     return 0;
 

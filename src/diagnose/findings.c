@@ -9,8 +9,10 @@
 
 /*
  * Allocation failures while building a finding's text leave the field as it
- * was (NULL or the previous text): a finding loses words, never memory
- * safety.  diag_add() is the only call whose failure the caller must check.
+ * was (NULL or the previous text) and mark the finding incomplete: memory
+ * safety is kept, and diag_findings_complete() tells the caller not to
+ * report (diagnose.h).  diag_add() is the only call whose failure the
+ * caller must check at once.
  */
 
 static char *vfmt(const char *fmt, va_list ap)
@@ -43,8 +45,10 @@ static bool grow(void **v, size_t *cap, size_t n, size_t elem)
 diag_finding *diag_add(diag_findings *fs, const char *id, enum diag_severity sev,
                        double confidence)
 {
-    if (!grow((void **)&fs->v, &fs->cap, fs->n, sizeof *fs->v))
+    if (!grow((void **)&fs->v, &fs->cap, fs->n, sizeof *fs->v)) {
+        fs->oom = true;
         return NULL;
+    }
     diag_finding *f = &fs->v[fs->n++];
     memset(f, 0, sizeof *f);
     f->id = id;
@@ -59,8 +63,10 @@ void diag_summary(diag_finding *f, const char *fmt, ...)
     va_start(ap, fmt);
     char *s = vfmt(fmt, ap);
     va_end(ap);
-    if (s == NULL)
+    if (s == NULL) {
+        f->oom = true;
         return;
+    }
     free(f->summary);
     f->summary = s;
 }
@@ -71,8 +77,10 @@ void diag_explain(diag_finding *f, const char *fmt, ...)
     va_start(ap, fmt);
     char *s = vfmt(fmt, ap);
     va_end(ap);
-    if (s == NULL)
+    if (s == NULL) {
+        f->oom = true;
         return;
+    }
     if (f->explanation == NULL) {
         f->explanation = s;
         return;
@@ -83,6 +91,8 @@ void diag_explain(diag_finding *f, const char *fmt, ...)
         memcpy(j + a, "\n\n", 2);
         memcpy(j + a + 2, s, b + 1);
         f->explanation = j;
+    } else {
+        f->oom = true;
     }
     free(s);
 }
@@ -93,14 +103,18 @@ void diag_evidence_add(diag_finding *f, uint64_t packet, int64_t ts_ns, const ch
         f->evidence_omitted++;
         return;
     }
-    if (!grow((void **)&f->evidence, &f->cap_evidence, f->n_evidence, sizeof *f->evidence))
+    if (!grow((void **)&f->evidence, &f->cap_evidence, f->n_evidence, sizeof *f->evidence)) {
+        f->oom = true;
         return;
+    }
     va_list ap;
     va_start(ap, fmt);
     char *s = vfmt(fmt, ap);
     va_end(ap);
-    if (s == NULL)
+    if (s == NULL) {
+        f->oom = true;
         return;
+    }
     diag_evidence *e = &f->evidence[f->n_evidence++];
     e->packet = packet;
     e->ts_ns = ts_ns;
@@ -109,8 +123,10 @@ void diag_evidence_add(diag_finding *f, uint64_t packet, int64_t ts_ns, const ch
 
 diag_param *diag_param_add(diag_finding *f, const char *name, double value, const char *unit)
 {
-    if (!grow((void **)&f->params, &f->cap_params, f->n_params, sizeof *f->params))
+    if (!grow((void **)&f->params, &f->cap_params, f->n_params, sizeof *f->params)) {
+        f->oom = true;
         return NULL;
+    }
     diag_param *p = &f->params[f->n_params];
     memset(p, 0, sizeof *p);
     p->name = strdup(name);
@@ -118,6 +134,7 @@ diag_param *diag_param_add(diag_finding *f, const char *name, double value, cons
     if (p->name == NULL || p->unit == NULL) {
         free(p->name);
         free(p->unit);
+        f->oom = true;
         return NULL;
     }
     p->value = value;
@@ -149,8 +166,10 @@ void diag_param_note(diag_param *p, const char *fmt, ...)
     va_start(ap, fmt);
     char *s = vfmt(fmt, ap);
     va_end(ap);
-    if (s == NULL)
+    if (s == NULL) {
+        p->oom = true;
         return;
+    }
     free(p->note);
     p->note = s;
 }
@@ -165,14 +184,17 @@ const diag_param *diag_param_get(const diag_finding *f, const char *name)
 
 void diag_remedy_add(diag_finding *f, const char *action, const char *tradeoff)
 {
-    if (!grow((void **)&f->remedies, &f->cap_remedies, f->n_remedies, sizeof *f->remedies))
+    if (!grow((void **)&f->remedies, &f->cap_remedies, f->n_remedies, sizeof *f->remedies)) {
+        f->oom = true;
         return;
+    }
     diag_remedy *r = &f->remedies[f->n_remedies];
     r->action = strdup(action);
     r->tradeoff = strdup(tradeoff ? tradeoff : "");
     if (r->action == NULL || r->tradeoff == NULL) {
         free(r->action);
         free(r->tradeoff);
+        f->oom = true;
         return;
     }
     f->n_remedies++;
@@ -202,6 +224,20 @@ static int cmp_findings(const void *x, const void *y)
         return c;
     /* qsort is not stable: tie-break on the text so the order is fixed */
     return strcmp(a->summary ? a->summary : "", b->summary ? b->summary : "");
+}
+
+bool diag_findings_complete(const diag_findings *fs)
+{
+    if (fs->oom)
+        return false;
+    for (size_t i = 0; i < fs->n; i++) {
+        if (fs->v[i].oom)
+            return false;
+        for (size_t j = 0; j < fs->v[i].n_params; j++)
+            if (fs->v[i].params[j].oom)
+                return false;
+    }
+    return true;
 }
 
 void diag_findings_sort(diag_findings *fs)
