@@ -132,11 +132,15 @@ static const isn_note *find_note(const isn_state *st, uint64_t syn_packet)
 
 /* The reuse met the other side's TIME_WAIT (or may have): the server closed
  * the old connection first, with FINs, less than 240 s before; or the
- * server answered from an old connection the capture does not show. */
+ * server answered from an old connection the capture does not show.  Not
+ * when timewait-reuse found the answers were not the server's (not_tw: a
+ * device near the capture point answered for several servers), nor when
+ * the bare ACK was the server's ACK of this incarnation's own bytes (no
+ * event then: tw_stale.c). */
 static bool met_timewait(const tw_event *e)
 {
     if (e->unpaired)
-        return e->outcome == TW_STALE_ACK;
+        return e->outcome == TW_STALE_ACK && !e->not_tw;
     return !e->not_tw && e->prev_closer == FLOW_SIDE_SERVER && !e->prev_reset && e->gap_s >= 0 &&
            e->gap_s < ISN_TW_MAX_S;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diagnose/diag_internal.h"
+#include "diagnose/tw_internal.h"
 
 /*
  * How it works.  From the reuse events timewait-reuse collected, take those
@@ -18,11 +18,17 @@
  *   - the reuse intervals (new SYN minus the old connection's last packet)
  *     show how soon that IP reuses a port: its effective hold time;
  *   - the server's TIME_WAIT is longer than the largest interval it rejected,
- *     and, if some reuse was accepted cleanly (SYN-ACK to the first SYN,
- *     no stale ACK), at most the smallest accepted interval larger than that.
- *     A Linux server also accepts SYNs with a newer sequence number or
- *     timestamp during TIME_WAIT (RFC 6191), so an upper bound from an
- *     accepted reuse is only claimed when it exceeds every rejected gap.
+ *     and at most the smallest interval of a reuse it accepted cleanly
+ *     (SYN-ACK to the first SYN, no stale ACK) that it would have refused
+ *     inside TIME_WAIT, when that exceeds every rejected gap.  A server
+ *     takes a SYN inside TIME_WAIT whose ISN is above the old final
+ *     sequence number (RFC 1122 4.2.2.13; Linux
+ *     tcp_timewait_state_process(), FreeBSD tcp_twcheck()) or whose TSval
+ *     is newer (RFC 6191, Linux): such an acceptance says nothing of how
+ *     long the TIME_WAIT lasts, unless the same server refused, inside
+ *     TIME_WAIT, a SYN that passed that very test (then it does not apply
+ *     it: Windows is reported to ignore them, tcp-behaviour.md 5, 10).
+ *     tw_internal.h holds the rules.
  * Those bounds are then named against the stacks' defaults (Linux/FreeBSD
  * 60 s, macOS 30 s, Windows 120/240 s: tcp-behaviour.md 10).
  *
@@ -34,6 +40,10 @@
 typedef struct ip_group {
     pkt_addr client;
     uint64_t n, rejected, accepted, failed, other_host;
+    uint64_t accepted_anyway;   /* accepted reuses the server would have taken
+                                   inside TIME_WAIT too: no upper bound */
+    uint64_t bounding;          /* accepted reuses that bound it (accepted_min) */
+    bool     anyway_seq, anyway_ts; /* what made them acceptable */
     double gap_min, gap_max, rejected_max, accepted_min;
     double *gaps;
     size_t ngaps, capgaps;
@@ -121,12 +131,23 @@ static int add_gap(ip_group *g, double gap)
     return 0;
 }
 
+/* Why the accepted reuses that bound nothing would have been taken. */
+static const char *anyway_words(const ip_group *g)
+{
+    if (g->anyway_seq && g->anyway_ts)
+        return "ISN above the old final sequence number, RFC 1122 4.2.2.13, or newer TSval, "
+               "RFC 6191";
+    if (g->anyway_ts)
+        return "newer TSval, RFC 6191";
+    return "ISN above the old final sequence number, RFC 1122 4.2.2.13";
+}
+
 static int report(const ip_group *g, const size_t *next_rejected, diag_ctx *ctx,
                   diag_findings *out)
 {
     qsort(g->gaps, g->ngaps, sizeof *g->gaps, cmp_double);
     double median = g->gaps[g->ngaps / 2];
-    bool upper = g->accepted > 0 && g->accepted_min > g->rejected_max;
+    bool upper = g->bounding > 0 && g->accepted_min > g->rejected_max;
     enum diag_severity sev = g->failed > 0 ? DIAG_ERROR : DIAG_WARNING;
     double conf = g->rejected >= 3 ? 0.9 : g->rejected == 2 ? 0.8 : 0.65;
     if (g->other_host > 0 && conf < 0.95)
@@ -168,7 +189,11 @@ static int report(const ip_group *g, const size_t *next_rejected, diag_ctx *ctx,
     diag_explain(f, "From the evidence, the server's TIME_WAIT is longer than %.1f s (the longest "
                  "interval it still rejected)%s. That rules out %s; it fits %s.%s",
                  g->rejected_max,
-                 upper ? " and at most the shortest interval it accepted cleanly" : "",
+                 upper ? " and at most the shortest interval it accepted cleanly although it would "
+                         "have refused that SYN inside TIME_WAIT"
+                 : g->accepted_anyway > 0 ? "; the reuses it accepted had a newer ISN or "
+                                            "timestamp, which a server takes inside TIME_WAIT "
+                                            "too, so they set no upper bound" : "",
                  shorter[0] ? shorter : "no common default",
                  names[0] ? names : "no common default: the server's TIME_WAIT was tuned",
                  g->other_host ? " The reusing SYNs come from another host than the previous "
@@ -185,11 +210,20 @@ static int report(const ip_group *g, const size_t *next_rejected, diag_ctx *ctx,
     diag_param_add(f, "nat_reuse_median_s", median, "s");
     p = diag_param_add(f, "server_timewait_min_s", g->rejected_max, "s");
     diag_param_min(p, g->rejected_max);
-    diag_param_note(p, "longest reuse interval the server rejected");
+    if (!upper && g->accepted_anyway > 0)
+        diag_param_note(p, "longest reuse interval the server rejected; no upper bound: the %llu "
+                           "reuse%s it accepted would have been accepted inside TIME_WAIT anyway "
+                           "(%s)", (unsigned long long)g->accepted_anyway,
+                        g->accepted_anyway == 1 ? "" : "s", anyway_words(g));
+    else
+        diag_param_note(p, "longest reuse interval the server rejected");
     if (upper) {
         p = diag_param_add(f, "server_timewait_max_s", g->accepted_min, "s");
         diag_param_max(p, g->accepted_min);
-        diag_param_note(p, "shortest reuse interval the server accepted cleanly");
+        diag_param_note(p, "shortest reuse interval the server accepted cleanly although it "
+                           "would have refused that SYN inside TIME_WAIT (older ISN, no newer "
+                           "TSval)%s", g->accepted_anyway > 0
+                        ? "; the reuses it took by a newer ISN or TSval bound nothing" : "");
     }
     diag_param_add(f, "reuses", (double)g->n, "");
     diag_param_add(f, "rejected", (double)g->rejected, "");
@@ -254,9 +288,64 @@ static int report(const ip_group *g, const size_t *next_rejected, diag_ctx *ctx,
  * chained in event order, so that its evidence is found without walking
  * every event again.
  */
+/* What each server endpoint's refusals show of its acceptance rules
+ * (tw_internal.h), and the server group of each counted event (*of, n_tw
+ * entries; caller frees both).  0 or -ENOMEM. */
+static int learn_rules(diag_ctx *ctx, tw_rules **rules, size_t **of)
+{
+    diag_ep_groups eg;
+    *rules = NULL;
+    *of = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof **of);
+    int rc = *of == NULL ? -ENOMEM
+             : diag_ep_groups_init(&eg, ctx->n_tw, (uint64_t)(uintptr_t)ctx * 0x27d4eb2f165667c5ULL);
+    if (*of == NULL)
+        return rc;
+    for (size_t i = 0; i < ctx->n_tw && rc == 0; i++) {
+        const tw_event *e = diag_tw(ctx, i);
+        if (!counted(e))
+            continue;
+        long k = diag_ep_groups_add(&eg, &e->server, e->server_port, i);
+        if (k < 0)
+            rc = -ENOMEM;
+        else
+            (*of)[i] = (size_t)k;
+    }
+    if (rc == 0 && (*rules = calloc(eg.n ? eg.n : 1, sizeof **rules)) == NULL)
+        rc = -ENOMEM;
+    for (size_t i = 0; i < ctx->n_tw && rc == 0; i++) {
+        const tw_event *e = diag_tw(ctx, i);
+        if (counted(e) && rejected(e))
+            tw_rules_learn(&(*rules)[(*of)[i]], e);
+    }
+    diag_ep_groups_free(&eg);
+    return rc;
+}
+
+/* An accepted reuse: bounds the server's TIME_WAIT only when the server
+ * would have refused it inside TIME_WAIT. */
+static void count_accepted(ip_group *gr, const tw_event *e, const tw_rules *r)
+{
+    gr->accepted++;
+    if (!tw_would_refuse(e, r)) {
+        gr->accepted_anyway++;
+        gr->anyway_seq |= tw_seq_newer(e) && !r->no_seq;
+        gr->anyway_ts |= tw_ts_newer(e) && !r->no_ts;
+        return;
+    }
+    if (gr->bounding++ == 0 || e->gap_s < gr->accepted_min)
+        gr->accepted_min = e->gap_s;
+}
+
 static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
 {
     (void)st;
+    tw_rules *rules;
+    size_t *rules_of;
+    if (learn_rules(ctx, &rules, &rules_of) != 0) {
+        free(rules);
+        free(rules_of);
+        return -ENOMEM;
+    }
     static const diag_table tab = { sizeof(ip_group), offsetof(ip_group, client),
                                     sizeof(pkt_addr) };
     diag_index ix = { .seed = (uint64_t)(uintptr_t)ctx * 0xc2b2ae3d27d4eb4fULL };
@@ -264,8 +353,10 @@ static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
     size_t ng = 0, cap = 0;
     int rc = 0;
     size_t *next_rejected = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *next_rejected);
-    if (next_rejected == NULL)
-        return -ENOMEM;
+    if (next_rejected == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = diag_tw(ctx, i);
         if (!counted(e))
@@ -307,11 +398,8 @@ static int m_finish(void *st, diag_ctx *ctx, diag_findings *out)
                 gr->rejected_max = e->gap_s;
             if (!e->succeeded)
                 gr->failed++;
-        } else if (gr->accepted == 0 || e->gap_s < gr->accepted_min) {
-            gr->accepted_min = e->gap_s;
-            gr->accepted++;
         } else {
-            gr->accepted++;
+            count_accepted(gr, e, &rules[rules_of[i]]);
         }
         if (e->prev_client_ttl != e->cur_client_ttl ||
             (e->prev_ts_seen != e->cur_ts_seen))
@@ -325,6 +413,8 @@ out:
         free(g[k].gaps);
     free(g);
     free(next_rejected);
+    free(rules);
+    free(rules_of);
     diag_index_reset(&ix);
     return rc;
 }

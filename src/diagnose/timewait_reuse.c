@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diagnose/diag_internal.h"
+#include "diagnose/tw_internal.h"
 
 /*
  * Every reuse of a 4-tuple becomes a tw_event in the shared context (other
@@ -24,9 +24,12 @@
  *   ignored     nothing: Windows servers, FreeBSD and macOS drop such SYNs
  *               silently; the client retries on its schedule;
  *   reset       an RST to the SYN.
+ * A bare ACK is a stale ACK only when it names no byte of this incarnation
+ * and the tuple is not then used normally (tw_stale.c: a capture that
+ * missed the SYN-ACK shows the server's ACK of the request there); one
+ * that does is an accepted reuse whose SYN-ACK was not captured.
  */
 
-#define TW_MAX_S 240.0
 #define GROUP_EVIDENCE_EVENTS 3     /* events listed in full per finding */
 
 /* Recent connections the server closed first, to find which one a stale
@@ -45,6 +48,7 @@ typedef struct closed_conn {
 typedef struct tw_state {
     closed_conn ring[CLOSED_RING];
     size_t next, n;
+    tw_answers answers;         /* the server's side of each stale-ACK event */
 } tw_state;
 
 static void *tw_create(diag_ctx *ctx)
@@ -53,8 +57,11 @@ static void *tw_create(diag_ctx *ctx)
     return calloc(1, sizeof(tw_state));
 }
 
-static void tw_destroy(void *st)
+static void tw_destroy(void *p)
 {
+    tw_state *st = p;
+    if (st != NULL)
+        tw_answers_free(&st->answers);
     free(st);
 }
 
@@ -143,18 +150,27 @@ static bool fill_current(tw_event *ev, tw_extra *x, const flow_conn *cur)
     ev->succeeded = cur->handshake == FLOW_HS_SYNACK;
     ev->answer_packet = cur->handshake_packet;
     ev->stale_ack = cur->handshake_ack;
+    /* a bare ACK of this incarnation's own bytes: the SYN-ACK was not captured */
+    bool own_ack = cur->first_answer == FLOW_HS_ACK_ONLY && tw_ack_kind(cur) == TW_ACK_OWN;
     switch (cur->first_answer) {
     case FLOW_HS_SYNACK:
         ev->outcome = syns_before_answer(cur) > 1 ? TW_IGNORED : TW_ACCEPTED;
         break;
-    case FLOW_HS_ACK_ONLY: ev->outcome = TW_STALE_ACK; break;
+    case FLOW_HS_ACK_ONLY:
+        ev->outcome = !own_ack ? TW_STALE_ACK
+                      : syns_before_answer(cur) > 1 ? TW_IGNORED : TW_ACCEPTED;
+        break;
     case FLOW_HS_RST: ev->outcome = TW_RESET; break;
     default: ev->outcome = TW_IGNORED; break;
     }
-    if (ev->succeeded)
+    if (own_ack && !ev->succeeded) {
+        ev->succeeded = true;
+        ev->delay_s = diag_secs(cur->handshake_ts - cur->syn_ts[0]);
+    } else if (ev->succeeded) {
         ev->delay_s = diag_secs(cur->synack_ts - cur->syn_ts[0]);
-    else
+    } else {
         ev->delay_s = diag_secs(cur->last_ts - cur->syn_ts[0]);
+    }
     ev->gave_up_rst = !ev->succeeded && cur->client.rst_count > 0;
     for (unsigned i = 1; i < cur->syn_count && i < FLOW_MAX_SYN && x->n_retry < 4; i++) {
         x->retry_packet[x->n_retry] = cur->syn_packet[i];
@@ -173,8 +189,9 @@ static bool fill_current(tw_event *ev, tw_extra *x, const flow_conn *cur)
 }
 
 /*
- * A first SYN answered by a bare ACK that acknowledges nothing this client
- * sent (ack != ISN + 1), with no earlier incarnation of the 4-tuple in the
+ * A first SYN answered by a stale ACK (tw_ack_kind(): it acknowledges
+ * nothing this client sent in this incarnation, and the tuple was not then
+ * used normally), with no earlier incarnation of the 4-tuple in the
  * capture: the answerer holds an older connection on this 4-tuple that the
  * capture does not show - its TIME_WAIT, or a stale connection.  Seen
  * inside a NAT, it is another inside host's connection that went out with
@@ -183,9 +200,10 @@ static bool fill_current(tw_event *ev, tw_extra *x, const flow_conn *cur)
  */
 static void tw_conn(void *p, const flow_conn *c, diag_ctx *ctx)
 {
-    remember_closed(p, c);
+    tw_state *st = p;
+    remember_closed(st, c);
     if (c->first_answer != FLOW_HS_ACK_ONLY || c->syn_count == 0 || c->roles_inferred ||
-        c->incarnation != 1 || c->handshake_ack == c->client.isn + 1u)
+        c->incarnation != 1 || tw_ack_kind(c) != TW_ACK_STALE)
         return;
     tw_event ev;
     tw_extra x;
@@ -195,13 +213,14 @@ static void tw_conn(void *p, const flow_conn *c, diag_ctx *ctx)
     ev.unpaired = true;
     ev.prev_closer = FLOW_SIDE_SERVER;  /* whoever answers from TIME_WAIT closed first */
     ev.gap_s = -1;
-    if (diag_ctx_add_tw(ctx, &ev, more ? &x : NULL) != 0)
+    if (diag_ctx_add_tw(ctx, &ev, more ? &x : NULL) != 0 ||
+        tw_answers_add(&st->answers, ctx->n_tw - 1, c) != 0)
         ctx->oom = true;
 }
 
-static void tw_reuse(void *st, const diag_prev *prev, const flow_conn *cur, diag_ctx *ctx)
+static void tw_reuse(void *p, const diag_prev *prev, const flow_conn *cur, diag_ctx *ctx)
 {
-    (void)st;
+    tw_state *st = p;
     /* Only a new client SYN on the same roles says anything about reuse. */
     if (cur->syn_count == 0 || cur->roles_inferred || prev->client_port != cur->client.port ||
         memcmp(prev->client.b, cur->client.addr.b, 16) != 0)
@@ -224,7 +243,8 @@ static void tw_reuse(void *st, const diag_prev *prev, const flow_conn *cur, diag
     ev.isn_not_above = prev->client_seq_seen && cur->client.isn_seen &&
                        !diag_seq_gt(cur->client.isn, prev->client_next_seq);
     ev.prev_client_ttl = prev->client_ttl;
-    if (diag_ctx_add_tw(ctx, &ev, more ? &x : NULL) != 0)
+    if (diag_ctx_add_tw(ctx, &ev, more ? &x : NULL) != 0 ||
+        (ev.outcome == TW_STALE_ACK && tw_answers_add(&st->answers, ctx->n_tw - 1, cur) != 0))
         ctx->oom = true;
 }
 
@@ -241,6 +261,11 @@ static bool is_tw_hit(const tw_event *e)
         return false;
     return e->prev_closer == FLOW_SIDE_SERVER ||
            (e->prev_closer == FLOW_SIDE_CLIENT && e->outcome == TW_STALE_ACK);
+}
+
+bool tw_is_stale_hit(const tw_event *e)
+{
+    return e->outcome == TW_STALE_ACK && (e->unpaired || is_tw_hit(e));
 }
 
 static const char *outcome_name(enum tw_outcome o)
@@ -366,122 +391,6 @@ _Static_assert(offsetof(group, port) ==
                    sizeof(pkt_addr) + sizeof(enum tw_outcome) + sizeof(enum flow_side),
                "no padding inside a group's key");
 
-/* Stale ACKs with no earlier incarnation in the capture: one finding per
- * server endpoint. */
-static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
-{
-    diag_ep_groups eg;
-    int rc = diag_ep_groups_init(&eg, ctx->n_tw, (uint64_t)(uintptr_t)ctx * 0x9e3779b97f4a7c15ULL);
-    for (size_t i = 0; i < ctx->n_tw && rc == 0; i++) {
-        const tw_event *e = diag_tw(ctx, i);
-        if (e->unpaired && diag_ep_groups_add(&eg, &e->server, e->server_port, i) < 0)
-            rc = -ENOMEM;
-    }
-    for (size_t k = 0; k < eg.n && rc == 0; k++) {
-        const diag_ep_group *gr = &eg.v[k];
-        const tw_event *e0 = diag_tw(ctx, gr->first);
-        uint64_t n = 0, failed = 0, linked = 0, other_host = 0;
-        double delay_max = 0;
-        diag_finding *f = diag_add(out, "timewait-reuse", DIAG_WARNING, 0.85);
-        if (f == NULL) {
-            rc = -ENOMEM;
-            break;
-        }
-        for (size_t j = gr->first, m = 0; m < gr->n; j = eg.next[j], m++) {
-            const tw_event *e = diag_tw(ctx, j);
-            n++;
-            failed += !e->succeeded;
-            if (e->delay_s > delay_max)
-                delay_max = e->delay_s;
-            if (n > GROUP_EVIDENCE_EVENTS) {
-                f->evidence_omitted++;
-                continue;
-            }
-            char c[64], s[64];
-            diag_endpoint(&e->client, e->client_port, c, sizeof c);
-            diag_endpoint(&e->server, e->server_port, s, sizeof s);
-            diag_evidence_add(f, e->syn_packet, e->syn_ts, "%8.3f  %s > %s  SYN, ISN %u",
-                              diag_rel(ctx, e->syn_ts), c, s, e->cur_client_isn);
-            const tw_extra *ak = diag_tw_acked(ctx, e);
-            if (ak != NULL) {
-                char ac[64];
-                diag_endpoint(&ak->acked_client, ak->acked_client_port, ac, sizeof ac);
-                diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
-                                  "the end of %s's connection (packets %llu-%llu), which the "
-                                  "server closed %.3f s before this SYN", s, c, e->stale_ack, ac,
-                                  (unsigned long long)ak->acked_first_packet,
-                                  (unsigned long long)ak->acked_last_packet,
-                                  diag_secs(e->syn_ts - ak->acked_last_ts));
-                linked++;
-                if (memcmp(ak->acked_client.b, e->client.b, 16) != 0)
-                    other_host++;
-            } else {
-                diag_evidence_add(f, e->answer_packet, 0, "          %s > %s  bare ACK, ack %u: "
-                                  "acknowledges a connection this client never made here", s, c,
-                                  e->stale_ack);
-            }
-            diag_evidence_add(f, 0, 0, "          %u SYN transmissions; %s after %.3f s",
-                              e->syn_count, e->succeeded ? "connected" : "never connected",
-                              e->delay_s);
-        }
-        if (failed)
-            f->severity = DIAG_ERROR;
-        f->events = n;
-        f->server = e0->server;
-        f->server_port = e0->server_port;
-        f->has_server = true;
-        char s[64];
-        diag_endpoint(&e0->server, e0->server_port, s, sizeof s);
-        if (other_host > 0)
-            diag_summary(f, "%llu SYN%s to %s %s answered with the ACK of another host's "
-                         "connection that used the same outside port: the server still held it "
-                         "in TIME_WAIT (a NAT reused the port too soon)", (unsigned long long)n,
-                         n == 1 ? "" : "s", s, n == 1 ? "was" : "were");
-        else
-            diag_summary(f, "%llu SYN%s to %s %s answered with an ACK of an older connection on "
-                         "the same 4-tuple that this capture does not show: the server still "
-                         "held it (TIME_WAIT)", (unsigned long long)n, n == 1 ? "" : "s", s,
-                         n == 1 ? "was" : "were");
-        diag_explain(f, "The server answered the client's SYN not with a SYN-ACK but with a bare "
-                     "ACK whose acknowledgment number has nothing to do with the client's "
-                     "sequence numbers: it belongs to an earlier connection on the same 4-tuple "
-                     "that the server still keeps, normally in TIME_WAIT after closing it first "
-                     "(Linux answers a SYN it will not accept in TIME_WAIT this way, "
-                     "tcp_timewait_state_process()). The client reset it and retried.");
-        if (other_host > 0)
-            diag_explain(f, "The stale ACK acknowledges exactly where another inside host's "
-                         "connection to the same server ended (see the evidence): both went out "
-                         "through the same NAT with the same outside port, and the server still "
-                         "held the first one in TIME_WAIT when the second arrived. That is a NAT "
-                         "whose hold of closed mappings is shorter than the server's TIME_WAIT.");
-        else
-        diag_explain(f, "%s",
-                     ctx->vantage == DIAG_VANTAGE_CLIENT
-                         ? "No such earlier connection is in this capture taken at the client: "
-                           "another host behind the same NAT made it with the same outside "
-                           "source port, and the NAT gave this client's connection that port "
-                           "again while the server still held the old 4-tuple. Capture outside "
-                           "the NAT or at the server to see both (nat-timewait-mismatch)."
-                         : "The earlier connection is not in this capture: it ended before the "
-                           "capture started, or it went through a NAT under another inside "
-                           "address.");
-        diag_param_add(f, "stale_acks", (double)n, "");
-        diag_param_add(f, "linked_to_other_host", (double)other_host, "");
-        diag_param_add(f, "delay_max_s", delay_max, "s");
-        diag_param_add(f, "failed", (double)failed, "attempts");
-        diag_remedy_add(f, "Make the NAT hold a closed mapping at least as long as the server's "
-                           "TIME_WAIT before it gives the outside port to another inside host "
-                           "(Linux nf_conntrack_tcp_timeout_time_wait)",
-                        "more NAT entries held");
-        diag_remedy_add(f, "Give the NAT more outside addresses or ports so a port comes back "
-                           "less often", "only makes collisions rarer");
-        diag_remedy_add(f, "Let the clients close first, so the server does not hold TIME_WAIT",
-                        "application change; TIME_WAIT moves to the clients");
-    }
-    diag_ep_groups_free(&eg);
-    return rc;
-}
-
 /*
  * A server that ignores SYNs on a tuple in TIME_WAIT (Windows, and FreeBSD
  * or macOS for old sequence numbers: tcp-behaviour.md 9.2) ignores every
@@ -492,7 +401,51 @@ static int unpaired_findings(diag_ctx *ctx, diag_findings *out)
  * lost on the way (a retry a second later succeeds while an earlier reuse
  * was accepted at once): they are not TIME_WAIT's doing.  A stale ACK is the
  * server's own word that it holds the old connection and needs no check.
+ *
+ * An acceptance sets that threshold only when the server would have refused
+ * the SYN inside TIME_WAIT: an older ISN (RFC 1122 4.2.2.13) and no newer
+ * TSval (RFC 6191), tw_internal.h.  One taken by a newer ISN (or TSval)
+ * says instead that the server takes such SYNs, or that its TIME_WAIT was
+ * over: either way a later ignored SYN that also had a newer ISN (TSval)
+ * was lost.
  */
+typedef struct ignored_check {
+    double lower;           /* latest ignored reuse */
+    double upper;           /* earliest acceptance the rules would have refused */
+    double upper_seq;       /* earliest acceptance of a SYN with a newer ISN */
+    double upper_ts;        /* ... with a newer TSval */
+    bool   any_ignored;
+} ignored_check;
+
+static void ignored_check_add(ignored_check *k, const tw_event *e)
+{
+    static const tw_rules none;
+    if (e->outcome == TW_IGNORED) {
+        k->any_ignored = true;
+        if (e->gap_s > k->lower)
+            k->lower = e->gap_s;
+        /* the retry that got through carries the same ISN: it bounds only
+           when refusable (it may have come just after the TIME_WAIT) */
+        if (e->succeeded && tw_would_refuse(e, &none) && e->gap_s + e->delay_s < k->upper)
+            k->upper = e->gap_s + e->delay_s;
+    } else if (e->outcome == TW_ACCEPTED) {
+        if (tw_would_refuse(e, &none) && e->gap_s < k->upper)
+            k->upper = e->gap_s;
+        if (tw_seq_newer(e) && e->gap_s < k->upper_seq)
+            k->upper_seq = e->gap_s;
+        if (tw_ts_newer(e) && e->gap_s < k->upper_ts)
+            k->upper_ts = e->gap_s;
+    }
+}
+
+/* An ignored reuse that the group's acceptances show was lost. */
+static bool ignored_lost(const ignored_check *k, const tw_event *e)
+{
+    return e->outcome == TW_IGNORED &&
+           ((tw_seq_newer(e) && e->gap_s >= k->upper_seq) ||
+            (tw_ts_newer(e) && e->gap_s >= k->upper_ts));
+}
+
 static int check_ignored_consistency(diag_ctx *ctx)
 {
     diag_ep_groups eg;
@@ -503,23 +456,17 @@ static int check_ignored_consistency(diag_ctx *ctx)
             diag_ep_groups_add(&eg, &e->server, e->server_port, i) < 0)
             rc = -ENOMEM;
     }
-    for (size_t k = 0; k < eg.n && rc == 0; k++) {
-        const diag_ep_group *gr = &eg.v[k];
-        double lower = -1, upper = 1e300;
-        bool any_ignored = false;
-        for (size_t i = gr->first, m = 0; m < gr->n; i = eg.next[i], m++) {
-            const tw_event *e = diag_tw(ctx, i);
-            if (e->outcome == TW_IGNORED) {
-                any_ignored = true;
-                if (e->gap_s > lower)
-                    lower = e->gap_s;
-                if (e->succeeded && e->gap_s + e->delay_s < upper)
-                    upper = e->gap_s + e->delay_s;
-            } else if (e->outcome == TW_ACCEPTED && e->gap_s < upper) {
-                upper = e->gap_s;
-            }
-        }
-        if (!any_ignored || lower < upper)
+    for (size_t g = 0; g < eg.n && rc == 0; g++) {
+        const diag_ep_group *gr = &eg.v[g];
+        ignored_check k = { .lower = -1, .upper = 1e300, .upper_seq = 1e300, .upper_ts = 1e300 };
+        for (size_t i = gr->first, m = 0; m < gr->n; i = eg.next[i], m++)
+            ignored_check_add(&k, diag_tw(ctx, i));
+        if (!k.any_ignored)
+            continue;
+        bool lost = k.lower >= k.upper;
+        for (size_t i = gr->first, m = 0; m < gr->n && !lost; i = eg.next[i], m++)
+            lost = ignored_lost(&k, diag_tw(ctx, i));
+        if (!lost)
             continue;
         for (size_t i = gr->first, m = 0; m < gr->n; i = eg.next[i], m++)
             if (diag_tw(ctx, i)->outcome == TW_IGNORED)
@@ -529,7 +476,9 @@ static int check_ignored_consistency(diag_ctx *ctx)
     return rc;
 }
 
-static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
+/* Which events are TIME_WAIT's, the findings that go before the groups'
+ * (a nearby device's, then the unpaired stale ACKs'), and the claims. */
+static int tw_prepare(tw_state *st, diag_ctx *ctx, diag_findings *out)
 {
     /* SYNs a more specific cause already explains (paws-reject: a per-host
        timestamp check dropped them) are not TIME_WAIT's doing. */
@@ -539,25 +488,33 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
             diag_tw(ctx, i)->not_tw = true;
     if (check_ignored_consistency(ctx) != 0)
         return -ENOMEM;
+    /* Stale ACKs that one nearby device sent for several servers are its
+       doing, not the servers' TIME_WAIT (tw_stale.c); it claims them first. */
+    if (tw_device_finding(&st->answers, ctx, out) < 0)
+        return -ENOMEM;
     /* Failed SYNs explained here are not syn-unanswered's. */
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = diag_tw(ctx, i);
-        if (e->unpaired || (is_tw_hit(e) && e->outcome != TW_ACCEPTED && !e->not_tw))
+        if (!e->not_tw && (e->unpaired || (is_tw_hit(e) && e->outcome != TW_ACCEPTED)))
             if (diag_ctx_explain(ctx, e->first_packet) != 0)
                 return -ENOMEM;
     }
     if (link_stale_acks(st, ctx) != 0)
         return -ENOMEM;
-    if (unpaired_findings(ctx, out) != 0)
-        return -ENOMEM;
+    return tw_unpaired_findings(ctx, out);
+}
+
+/* One group per (server endpoint, outcome, closer) of the TIME_WAIT hits,
+ * its events chained along next[] (n_tw entries).  0 or -ENOMEM (*gp is
+ * the caller's to free either way). */
+static int build_groups(const diag_ctx *ctx, group **gp, size_t *ngp, size_t *next)
+{
     static const diag_table tab = { sizeof(group), offsetof(group, server),
                                     offsetof(group, port) + sizeof(uint16_t) };
     diag_index ix = { .seed = (uint64_t)(uintptr_t)ctx * 0x165667b19e3779f9ULL };
     group *g = NULL;
     size_t ng = 0, capg = 0;
-    size_t *next = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *next);
-    if (next == NULL)
-        return -ENOMEM;
+    int rc = 0;
     for (size_t i = 0; i < ctx->n_tw; i++) {
         const tw_event *e = diag_tw(ctx, i);
         if (!is_tw_hit(e) || e->not_tw)
@@ -577,10 +534,8 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         long k = diag_index_get(&ix, &tab, &v, &ng, &capg, &key, &created);
         g = v;
         if (k < 0) {
-            free(g);
-            free(next);
-            diag_index_reset(&ix);
-            return -ENOMEM;
+            rc = -ENOMEM;
+            break;
         }
         group *gr = &g[k];
         if (created) {
@@ -599,97 +554,113 @@ static int tw_finish(void *st, diag_ctx *ctx, diag_findings *out)
         gr->delay_sum += e->delay_s;
     }
     diag_index_reset(&ix);
+    *gp = g;
+    *ngp = ng;
+    return rc;
+}
 
-    for (size_t k = 0; k < ng; k++) {
-        group *gr = &g[k];
-        enum diag_severity sev = gr->outcome == TW_ACCEPTED ? DIAG_INFO
-                                 : gr->failed > 0 ? DIAG_ERROR : DIAG_WARNING;
-        double conf = gr->outcome == TW_ACCEPTED ? 0.6 : gr->outcome == TW_STALE_ACK ? 0.95 : 0.8;
-        diag_finding *f = diag_add(out, "timewait-reuse", sev, conf);
-        if (f == NULL) {
-            free(g);
-            free(next);
-            return -ENOMEM;
-        }
-        f->events = gr->n;
-        f->server = gr->server;
-        f->server_port = gr->port;
-        f->has_server = true;
-        char s[64];
-        diag_endpoint(&gr->server, gr->port, s, sizeof s);
-        const tw_event *e0 = diag_tw(ctx, gr->first);
-        if (gr->outcome == TW_ACCEPTED) {
-            char span[64];
-            secs_span(span, sizeof span, gr->gap_min, gr->gap_max);
-            diag_summary(f, "%llu SYN%s to %s reused a 4-tuple the server had closed %s "
-                         "earlier (still within a possible TIME_WAIT); the server accepted %s",
-                         (unsigned long long)gr->n, gr->n == 1 ? "" : "s", s, span,
-                         gr->n == 1 ? "it" : "them");
-        } else {
-            char span[64];
-            secs_span(span, sizeof span, gr->gap_min, gr->gap_max);
-            diag_summary(f, "%llu connection attempt%s to %s reused a 4-tuple %s after the %s "
-                         "closed it and met its TIME_WAIT: %s%s", (unsigned long long)gr->n,
-                         gr->n == 1 ? "" : "s", s, span, who_holds(gr->closer),
-                         outcome_words(gr->outcome),
-                         gr->failed == gr->n ? "; never connected"
-                         : gr->failed ? "; some never connected" : "");
-        }
-        char c[64];
-        diag_endpoint(&e0->client, e0->client_port, c, sizeof c);
-        diag_explain(f, "The client %s opened a connection at packet %llu, %.1f s after the "
-                     "previous connection on the same 4-tuple ended (packet %llu). The %s had "
-                     "closed that one first, so it keeps the 4-tuple in TIME_WAIT (Linux and "
-                     "FreeBSD 60 s, macOS 30 s, Windows 120-240 s). The %s %s.",
-                     c, (unsigned long long)e0->syn_packet, e0->gap_s,
-                     (unsigned long long)e0->prev_close_packet, who_holds(gr->closer),
-                     gr->closer == FLOW_SIDE_SERVER ? "server" : "peer",
-                     answer_words(gr->outcome, ctx->vantage));
-        if (gr->outcome != TW_ACCEPTED) {
-            diag_explain(f, "In all, %llu attempt%s met this; %llu never connected. The longest "
-                         "delay a client suffered was %.3g s (mean %.3g s). A client that picks "
-                         "the same source port this soon is usually a NAT handing the port of a "
-                         "closed mapping to another inside host, or a proxy with a small port "
-                         "pool: see nat-timewait-mismatch.",
-                         (unsigned long long)gr->n, gr->n == 1 ? "" : "s",
-                         (unsigned long long)gr->failed, gr->delay_max, gr->delay_sum / (double)gr->n);
-        } else {
-            diag_explain(f, "This is harmless when the server accepts the new SYN (Linux accepts a "
-                         "SYN in TIME_WAIT whose sequence number or timestamp is newer, RFC 6191); "
-                         "it shows clients, or a NAT in front of them, reusing ports within the "
-                         "server's TIME_WAIT, which fails with servers that do not accept them.");
-        }
-        diag_param_add(f, "gap_min_s", gr->gap_min, "s");
-        diag_param_add(f, "gap_max_s", gr->gap_max, "s");
-        diag_param_add(f, "delay_max_s", gr->delay_max, "s");
-        diag_param_add(f, "failed", (double)gr->failed, "attempts");
-        size_t listed = 0;
-        for (size_t i = gr->first; listed < GROUP_EVIDENCE_EVENTS && listed < gr->n; i = next[i]) {
-            event_evidence(f, ctx, diag_tw(ctx, i), NULL);
-            listed++;
-        }
-        if (gr->n > listed)
-            f->evidence_omitted += gr->n - listed;
-        if (gr->outcome != TW_ACCEPTED) {
-            diag_remedy_add(f, "Make the NAT (or proxy) in front of the clients hold a closed "
-                               "mapping at least as long as the server's TIME_WAIT before it "
-                               "reuses the port (e.g. Linux nf_conntrack_tcp_timeout_time_wait, "
-                               "Cisco ip nat translation finrst-timeout)",
-                            "the NAT keeps more entries; check its table size");
-            diag_remedy_add(f, "Shorten the server's TIME_WAIT to below the NAT's reuse interval "
-                               "(Windows TcpTimedWaitDelay; Linux's 60 s is fixed)",
-                            "late duplicates of old connections have less time to die out (RFC 1337)");
-            diag_remedy_add(f, "Let the clients close first (keep-alive, or Connection: close sent "
-                               "by the client), so TIME_WAIT stays on their side",
-                            "moves TIME_WAIT and its port cost to the clients or the NAT");
-            diag_remedy_add(f, "Stop NATting these clients, or give the NAT more addresses so each "
-                               "port is reused less often",
-                            "needs address space; more addresses only lengthen the interval");
-        }
+/* The finding of one group. 0 or -ENOMEM. */
+static int group_finding(const group *gr, const size_t *next, const diag_ctx *ctx,
+                         diag_findings *out)
+{
+    enum diag_severity sev = gr->outcome == TW_ACCEPTED ? DIAG_INFO
+                             : gr->failed > 0 ? DIAG_ERROR : DIAG_WARNING;
+    double conf = gr->outcome == TW_ACCEPTED ? 0.6 : gr->outcome == TW_STALE_ACK ? 0.95 : 0.8;
+    diag_finding *f = diag_add(out, "timewait-reuse", sev, conf);
+    if (f == NULL)
+        return -ENOMEM;
+    f->events = gr->n;
+    f->server = gr->server;
+    f->server_port = gr->port;
+    f->has_server = true;
+    char s[64];
+    diag_endpoint(&gr->server, gr->port, s, sizeof s);
+    const tw_event *e0 = diag_tw(ctx, gr->first);
+    if (gr->outcome == TW_ACCEPTED) {
+        char span[64];
+        secs_span(span, sizeof span, gr->gap_min, gr->gap_max);
+        diag_summary(f, "%llu SYN%s to %s reused a 4-tuple the server had closed %s "
+                     "earlier (still within a possible TIME_WAIT); the server accepted %s",
+                     (unsigned long long)gr->n, gr->n == 1 ? "" : "s", s, span,
+                     gr->n == 1 ? "it" : "them");
+    } else {
+        char span[64];
+        secs_span(span, sizeof span, gr->gap_min, gr->gap_max);
+        diag_summary(f, "%llu connection attempt%s to %s reused a 4-tuple %s after the %s "
+                     "closed it and met its TIME_WAIT: %s%s", (unsigned long long)gr->n,
+                     gr->n == 1 ? "" : "s", s, span, who_holds(gr->closer),
+                     outcome_words(gr->outcome),
+                     gr->failed == gr->n ? "; never connected"
+                     : gr->failed ? "; some never connected" : "");
     }
+    char c[64];
+    diag_endpoint(&e0->client, e0->client_port, c, sizeof c);
+    diag_explain(f, "The client %s opened a connection at packet %llu, %.1f s after the "
+                 "previous connection on the same 4-tuple ended (packet %llu). The %s had "
+                 "closed that one first, so it keeps the 4-tuple in TIME_WAIT (Linux and "
+                 "FreeBSD 60 s, macOS 30 s, Windows 120-240 s). The %s %s.",
+                 c, (unsigned long long)e0->syn_packet, e0->gap_s,
+                 (unsigned long long)e0->prev_close_packet, who_holds(gr->closer),
+                 gr->closer == FLOW_SIDE_SERVER ? "server" : "peer",
+                 answer_words(gr->outcome, ctx->vantage));
+    if (gr->outcome != TW_ACCEPTED) {
+        diag_explain(f, "In all, %llu attempt%s met this; %llu never connected. The longest "
+                     "delay a client suffered was %.3g s (mean %.3g s). A client that picks "
+                     "the same source port this soon is usually a NAT handing the port of a "
+                     "closed mapping to another inside host, or a proxy with a small port "
+                     "pool: see nat-timewait-mismatch.",
+                     (unsigned long long)gr->n, gr->n == 1 ? "" : "s",
+                     (unsigned long long)gr->failed, gr->delay_max, gr->delay_sum / (double)gr->n);
+    } else {
+        diag_explain(f, "This is harmless when the server accepts the new SYN (Linux accepts a "
+                     "SYN in TIME_WAIT whose sequence number or timestamp is newer, RFC 6191); "
+                     "it shows clients, or a NAT in front of them, reusing ports within the "
+                     "server's TIME_WAIT, which fails with servers that do not accept them.");
+    }
+    diag_param_add(f, "gap_min_s", gr->gap_min, "s");
+    diag_param_add(f, "gap_max_s", gr->gap_max, "s");
+    diag_param_add(f, "delay_max_s", gr->delay_max, "s");
+    diag_param_add(f, "failed", (double)gr->failed, "attempts");
+    size_t listed = 0;
+    for (size_t i = gr->first; listed < GROUP_EVIDENCE_EVENTS && listed < gr->n; i = next[i]) {
+        event_evidence(f, ctx, diag_tw(ctx, i), NULL);
+        listed++;
+    }
+    if (gr->n > listed)
+        f->evidence_omitted += gr->n - listed;
+    if (gr->outcome != TW_ACCEPTED) {
+        diag_remedy_add(f, "Make the NAT (or proxy) in front of the clients hold a closed "
+                           "mapping at least as long as the server's TIME_WAIT before it "
+                           "reuses the port (e.g. Linux nf_conntrack_tcp_timeout_time_wait, "
+                           "Cisco ip nat translation finrst-timeout)",
+                        "the NAT keeps more entries; check its table size");
+        diag_remedy_add(f, "Shorten the server's TIME_WAIT to below the NAT's reuse interval "
+                           "(Windows TcpTimedWaitDelay; Linux's 60 s is fixed)",
+                        "late duplicates of old connections have less time to die out (RFC 1337)");
+        diag_remedy_add(f, "Let the clients close first (keep-alive, or Connection: close sent "
+                           "by the client), so TIME_WAIT stays on their side",
+                        "moves TIME_WAIT and its port cost to the clients or the NAT");
+        diag_remedy_add(f, "Stop NATting these clients, or give the NAT more addresses so each "
+                           "port is reused less often",
+                        "needs address space; more addresses only lengthen the interval");
+    }
+    return 0;
+}
+
+static int tw_finish(void *p, diag_ctx *ctx, diag_findings *out)
+{
+    tw_state *st = p;
+    if (tw_prepare(st, ctx, out) != 0)
+        return -ENOMEM;
+    group *g = NULL;
+    size_t ng = 0;
+    size_t *next = malloc((ctx->n_tw ? ctx->n_tw : 1) * sizeof *next);
+    int rc = next == NULL ? -ENOMEM : build_groups(ctx, &g, &ng, next);
+    for (size_t k = 0; k < ng && rc == 0; k++)
+        rc = group_finding(&g[k], next, ctx, out);
     free(g);
     free(next);
-    return 0;
+    return rc;
 }
 
 const diag_detector diag_det_timewait_reuse = {

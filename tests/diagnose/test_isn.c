@@ -411,6 +411,65 @@ static void healthy_connections_give_no_finding(void **state)
     diag_findings_free(&fs);
 }
 
+/* The stale ACK of one attempt to server 93.184.0.(1 + i), ISN 7000 below
+ * its ack, answered with TTL `ttl`; the client resets it and retries. */
+static flow_conn unpaired_stale(int i, uint8_t ttl)
+{
+    tb_spec s = {
+        .client = tb_v4(10, 1, 1, 10), .server = tb_v4(93, 184, 0, (uint8_t)(1 + i)),
+        .cport = (uint16_t)(40005 + i), .sport = 443, .first_packet = 5 + 20 * (uint64_t)i,
+        .start_s = 1 + 10.0 * i, .dur_s = 1.1, .syns = 2, .syn_gap_s = 1,
+        .answer = FLOW_HS_ACK_ONLY, .succeeded = true, .client_isn = 7000, .server_isn = 1,
+        .server_ttl = ttl, .end = FLOW_END_EOF,
+    };
+    flow_conn c = tb_make(&s);
+    c.handshake_ack = 654321;
+    c.syn_packet[1] = c.first_packet + 3;   /* SYN again after the ACK */
+    return c;
+}
+
+/* arkime no-syn-ack.pcap: the bare ACK acknowledges the client's own
+ * request (the SYN-ACK was not captured): no reuse, no ISN to judge. */
+static void ack_of_the_clients_own_request_gives_no_finding(void **state)
+{
+    (void)state;
+    flow_conn c = unpaired_stale(0, 50);
+    c.syn_count = 1;
+    c.handshake_ack = 7414;                 /* ISN 7000 + 1 + 413 bytes */
+    c.client.sent_seen = true;
+    c.client.sent_end = 7414;
+    c.client.bytes = 413;
+    diag_findings fs = tb_run(&c, 1, DIAG_VANTAGE_UNKNOWN);
+    assert_null(tb_find(&fs, ID, 0));
+    diag_findings_free(&fs);
+    c.handshake_ack = 654321;               /* the same ISN against a stale ACK */
+    fs = tb_run(&c, 1, DIAG_VANTAGE_UNKNOWN);
+    assert_int_equal((uint32_t)tb_param(tb_find(&fs, ID, 0), "prev_final_seq"), 654321);
+    diag_findings_free(&fs);
+}
+
+/* Stale ACKs for three servers from one device one hop away (TTL 63 for
+ * all): not the servers' TIME_WAIT, so the ISNs are not judged against it;
+ * with the servers' own TTLs they are, one finding per server. */
+static void stale_acks_from_one_nearby_device_are_not_judged(void **state)
+{
+    (void)state;
+    flow_conn c[3];
+    for (int i = 0; i < 3; i++)
+        c[i] = unpaired_stale(i, 63);
+    diag_findings fs = tb_run(c, 3, DIAG_VANTAGE_CLIENT);
+    assert_null(tb_find(&fs, ID, 0));
+    assert_int_equal((int)tb_param(tb_find(&fs, "timewait-reuse", 0), "servers"), 3);
+    diag_findings_free(&fs);
+    c[1].server.ttl_first = 52;
+    c[2].server.ttl_first = 47;
+    fs = tb_run(c, 3, DIAG_VANTAGE_CLIENT);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal((int)tb_param(tb_find(&fs, ID, i), "isn_not_above"), 1);
+    assert_null(tb_find(&fs, ID, 3));
+    diag_findings_free(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +488,8 @@ int main(void)
         cmocka_unit_test(mixed_reuses_are_counted_and_the_refused_one_is_the_example),
         cmocka_unit_test(accepted_lower_isn_sooner_than_a_refusal_contradicts_the_rule),
         cmocka_unit_test(healthy_connections_give_no_finding),
+        cmocka_unit_test(ack_of_the_clients_own_request_gives_no_finding),
+        cmocka_unit_test(stale_acks_from_one_nearby_device_are_not_judged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
