@@ -236,6 +236,25 @@ static void judge_synack_unacked(const flow_conn *c, lc_verdict *v)
     v->detail = LC_D_NO_CLIENT_ANSWER;
 }
 
+/*
+ * A bare ACK answered the SYN.  It is the TIME_WAIT answer (an ACK of the
+ * old connection, tcp-behaviour.md 9.2) unless it is about this one: it
+ * acknowledges bytes the client sent in this incarnation, or data then
+ * flowed both ways; then only the SYN-ACK is missing from the capture.  A
+ * client that reset and sent its SYN again took the ACK for an old
+ * connection's (RFC 9293 3.10.7.3): that one stays a failed handshake
+ * (timewait_reuse.c judges the same, tw_ack_kind()).
+ */
+static bool ack_answers_this_one(const flow_conn *c)
+{
+    if (c->handshake_rsts > 0 || !c->client.isn_seen)
+        return false;
+    uint32_t ack = c->handshake_ack;
+    bool own = seq_after(ack, c->client.isn + 1u) && c->client.sent_seen &&
+               !seq_after(ack, c->client.sent_end);
+    return own || (c->client.bytes > 0 && c->server.bytes > 0);
+}
+
 void lc_judge(const flow_conn *c, lc_verdict *v)
 {
     memset(v, 0, sizeof *v);
@@ -266,6 +285,10 @@ void lc_judge(const flow_conn *c, lc_verdict *v)
         v->decisive_ts = c->server.rst_ts;
         return;
     case FLOW_HS_ACK_ONLY:
+        if (ack_answers_this_one(c)) {
+            judge_connected(c, v);      /* the SYN-ACK alone is missing */
+            return;
+        }
         v->outcome = LC_HANDSHAKE_FAILED;
         v->detail = LC_D_ACK_ONLY;
         v->decisive_packet = c->handshake_packet;

@@ -184,6 +184,35 @@ static void a_missing_synack_and_no_server_packet_has_no_verdict(void **state)
     lc_free(s);
 }
 
+/* A bare ACK that acknowledges the client's own request: the SYN-ACK alone
+ * was not captured.  The same ACK followed by the client's RST and a
+ * retried SYN is the TIME_WAIT answer: handshake-failed. */
+static void a_bare_ack_of_the_clients_own_bytes_is_no_stale_ack(void **state)
+{
+    (void)state;
+    flow_conn c = attempt(40000, 1, 0.0, FLOW_HS_ACK_ONLY, false, 1, 0);
+    c.handshake = FLOW_HS_ACK_ONLY;
+    c.handshake_rsts = 0;
+    c.client.sent_seen = true;
+    c.client.sent_end = c.client.isn + 1 + 413;
+    c.client.bytes = 413;
+    c.handshake_ack = c.client.isn + 1 + 413;
+    c.server.packets = 2;
+    lc_stage *s = lc_new();
+    assert_null(run(s, &c, 1, 1));
+    assert_int_equal(lc_account(s)->by_outcome[LC_OK], 1);
+    lc_free(s);
+
+    c.handshake_ack = 12345;            /* another connection's number */
+    c.client.bytes = 0;
+    s = lc_new();
+    const lc_attempt *a = run(s, &c, 1, 1);
+    assert_non_null(a);
+    assert_int_equal(a->outcome, LC_HANDSHAKE_FAILED);
+    assert_int_equal(a->detail, LC_D_ACK_ONLY);
+    lc_free(s);
+}
+
 /* A browser resetting the loser of two racing connections. */
 static void a_client_resetting_a_correct_synack_is_ok(void **state)
 {
@@ -385,6 +414,7 @@ int main(void)
         cmocka_unit_test(a_missing_synack_with_data_both_ways_is_ok),
         cmocka_unit_test(a_missing_synack_and_no_server_packet_has_no_verdict),
         cmocka_unit_test(a_client_resetting_a_correct_synack_is_ok),
+        cmocka_unit_test(a_bare_ack_of_the_clients_own_bytes_is_no_stale_ack),
         cmocka_unit_test(data_retransmitted_and_never_acknowledged_is_stalled),
         cmocka_unit_test(a_closed_window_is_not_a_stall),
         cmocka_unit_test(server_reset_with_the_request_unacknowledged_is_reset),
