@@ -152,6 +152,8 @@ const diag_cat_entry *diag_catalogue_find(const char *id);
 typedef struct diag_stack {
     const char *name;           /* "Linux", "Windows 2000/XP/2003", ... */
     const char *sim_profile;    /* the simulator's profile with these values */
+    const char *variant_of;     /* a version of another row's stack (NULL: the
+                                   row that names its family) */
     uint8_t  initial_ttl;       /* IP TTL its packets start with */
     double   timewait_s;        /* how long the active closer keeps TIME_WAIT */
     uint16_t port_lo, port_hi;  /* default ephemeral port range */

@@ -291,12 +291,5 @@ const char *diag_addr(const pkt_addr *a, char *buf, size_t len);
 /* Seconds since the first packet of the capture, for evidence lines. */
 double diag_rel(const diag_ctx *ctx, int64_t ts_ns);
 
-/* Canonical TIME_WAIT lengths of common stacks (tcp-behaviour.md 10). */
-typedef struct tw_default {
-    const char *os;
-    double seconds;
-} tw_default;
-extern const tw_default diag_tw_defaults[];
-extern const size_t diag_n_tw_defaults;
 
 #endif

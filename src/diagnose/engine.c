@@ -187,15 +187,6 @@ double diag_rel(const diag_ctx *ctx, int64_t ts_ns)
     return ctx->have_ts ? diag_secs(ts_ns - ctx->first_ts) : 0.0;
 }
 
-/* TIME_WAIT of common stacks, tcp-behaviour.md 10 (and 5, 6 for sources). */
-const tw_default diag_tw_defaults[] = {
-    { "macOS", 30.0 },
-    { "Linux", 60.0 },
-    { "FreeBSD", 60.0 },
-    { "Windows Vista and later", 120.0 },
-    { "Windows 2000/XP/2003", 240.0 },
-};
-const size_t diag_n_tw_defaults = sizeof diag_tw_defaults / sizeof diag_tw_defaults[0];
 
 /* ---- engine ------------------------------------------------------------ */
 

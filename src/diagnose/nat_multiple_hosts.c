@@ -398,10 +398,11 @@ static void nh_conn(void *vst, const flow_conn *c, diag_ctx *ctx)
 
 /* ---- counting ------------------------------------------------------------ */
 
-/* Initial TTL a sender most likely used (tcp-behaviour.md 9.10). */
+/* Initial TTL a sender most likely used (tcp-behaviour.md 9.10): the
+ * stack table's rule (stacks.c). */
 static unsigned initial_ttl(unsigned ttl)
 {
-    return ttl <= 32 ? 32 : ttl <= 64 ? 64 : ttl <= 128 ? 128 : 255;
+    return diag_initial_ttl((uint8_t)(ttl > 255 ? 255 : ttl));
 }
 
 static void layout_str(const uint8_t *k, unsigned n, char *buf, size_t len)

@@ -84,37 +84,28 @@ static bool counted(const tw_event *e)
            !e->prev_reset && e->gap_s >= 0;
 }
 
-/* Which stacks' defaults lie within [lo, hi] (hi < 0: no upper bound). */
+/* The stacks (diag_stacks(), one row per family) whose TIME_WAIT lies in
+ * (lo, hi], hi < 0 meaning no upper bound, as "Linux (60 s), ...". */
 static void name_defaults(char *buf, size_t len, double lo, double hi)
 {
-    size_t off = 0;
+    size_t off = 0, n_st;
+    const diag_stack *st = diag_stacks(&n_st);
     buf[0] = '\0';
-    for (size_t i = 0; i < diag_n_tw_defaults; i++) {
-        double s = diag_tw_defaults[i].seconds;
-        if (s > lo && (hi < 0 || s <= hi)) {
-            int n = snprintf(buf + off, len - off, "%s%s (%.0f s)", off ? ", " : "",
-                             diag_tw_defaults[i].os, s);
-            if (n < 0 || (size_t)n >= len - off)
-                break;
-            off += (size_t)n;
-        }
+    for (size_t i = 0; i < n_st; i++) {
+        double s = st[i].timewait_s;
+        if (st[i].variant_of != NULL || s <= lo || (hi >= 0 && s > hi))
+            continue;
+        int n = snprintf(buf + off, len - off, "%s%s (%.0f s)", off ? ", " : "", st[i].name, s);
+        if (n < 0 || (size_t)n >= len - off)
+            break;
+        off += (size_t)n;
     }
 }
 
+/* Those whose TIME_WAIT is at most lo. */
 static void shorter_defaults(char *buf, size_t len, double lo)
 {
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < diag_n_tw_defaults; i++) {
-        double s = diag_tw_defaults[i].seconds;
-        if (s <= lo) {
-            int n = snprintf(buf + off, len - off, "%s%s (%.0f s)", off ? ", " : "",
-                             diag_tw_defaults[i].os, s);
-            if (n < 0 || (size_t)n >= len - off)
-                break;
-            off += (size_t)n;
-        }
-    }
+    name_defaults(buf, len, -1.0, lo);
 }
 
 static int add_gap(ip_group *g, double gap)

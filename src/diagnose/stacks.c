@@ -11,17 +11,17 @@
  * and tests/sim/test_sim.c fails when a profile and its row disagree.
  */
 static const diag_stack stacks[] = {
-    { "macOS", "macos", 64, 30.0, 49152, 65535, 1000,
+    { "macOS", "macos", NULL, 64, 30.0, 49152, 65535, 1000,
       "XNU tcp_timer.c: TCPTV_MSL 15 s, 2MSL; IANA dynamic range" },
-    { "Linux", "linux", 64, 60.0, 32768, 60999, 1000,
+    { "Linux", "linux", NULL, 64, 60.0, 32768, 60999, 1000,
       "include/net/tcp.h TCP_TIMEWAIT_LEN; ip-sysctl.rst ip_local_port_range" },
-    { "Linux 4.9 (tcp_tw_recycle)", "linux-4.9", 64, 60.0, 32768, 61000, 1000,
+    { "Linux 4.9 (tcp_tw_recycle)", "linux-4.9", "Linux", 64, 60.0, 32768, 61000, 1000,
       "Linux 4.9 include/net/tcp.h; older ip_local_port_range upper bound" },
-    { "FreeBSD", "freebsd", 64, 60.0, 10000, 65535, 1000,
+    { "FreeBSD", "freebsd", NULL, 64, 60.0, 10000, 65535, 1000,
       "tcp_timer.h TCPTV_MSL 30 s, 2MSL; net.inet.ip.portrange" },
-    { "Windows Vista and later", "windows", 128, 120.0, 49152, 65535, 1000,
+    { "Windows Vista and later", "windows", NULL, 128, 120.0, 49152, 65535, 1000,
       "TcpTimedWaitDelay default 120 s; netsh dynamicport default" },
-    { "Windows 2000/XP/2003", "windows-2003", 128, 240.0, 1025, 5000, 100,
+    { "Windows 2000/XP/2003", "windows-2003", NULL, 128, 240.0, 1025, 5000, 100,
       "TcpTimedWaitDelay 240 s (cc938217); MaxUserPort 5000" },
 };
 
