@@ -9,8 +9,10 @@
  * How it works.  The lifecycle stage judged every attempt; this reads the
  * refused ones (lifecycle.h: a SYN answered by RST, RFC 9293 3.10.7.1; or
  * by an ICMP error quoting it, RFC 1122 4.2.3.9) that are not a scan's
- * probes, and groups them by server endpoint: one finding each.  Who
- * refused:
+ * probes, and groups them: one finding per server endpoint that refused,
+ * and one per device on the path that refused for any number of servers
+ * (a router answering "no route" for a whole address family is one
+ * cause).  Who refused:
  *   - an ICMP error names its sender: the server itself (port or protocol
  *     unreachable, RFC 1122 3.2.2.1) or a router or firewall on the path
  *     (host or network unreachable, administratively prohibited: RFC 1812
@@ -121,7 +123,14 @@ static void cr_words(diag_finding *f, const diag_ctx *ctx, const cr_group *g,
                      const lc_server_facts *sf, const char *ep)
 {
     char dev[PKT_ADDR_STRLEN];
-    const char *how = g->icmp == 0 ? "RST" : g->rst == 0 ? "ICMP" : "RST or ICMP";
+    char how[96];
+    if (g->icmp == 0)
+        snprintf(how, sizeof how, "RST");
+    else if (g->rst == 0)
+        snprintf(how, sizeof how, "ICMP%s %s", g->icmp_v6 ? "v6" : "",
+                 icmp_words(g->icmp_v6, g->icmp_type, g->icmp_code));
+    else
+        snprintf(how, sizeof how, "RST or ICMP");
     diag_summary(f, "%llu connection attempt%s to %s refused by %s%s%s",
                  (unsigned long long)g->n, g->n == 1 ? "" : "s", ep, how,
                  g->by_device > 0 ? " from a device on the path, " : "",
@@ -149,7 +158,7 @@ static void cr_words(diag_finding *f, const diag_ctx *ctx, const cr_group *g,
                      "the refusals are intermittent (a listener restarting, a pool member "
                      "down behind a load balancer, a rule that matches only some clients).",
                      (unsigned long long)sf->connected, sf->connected == 1 ? "" : "s");
-    else
+    else if (g->by_device < g->n)
         diag_explain(f, "No attempt to this endpoint connected in the capture.");
     if (g->retried > 0)
         diag_explain(f, "%llu of the attempts retried their SYN before the refusal.",
@@ -196,6 +205,36 @@ static void cr_evidence(diag_finding *f, const diag_ctx *ctx, const lc_attempt *
     }
 }
 
+/* The group an attempt's refusal belongs to: one device on the path
+ * refusing for many servers is one cause (its address, port 0: no TCP
+ * endpoint has port 0); a server refusing, its endpoint. */
+static void group_key(const diag_ctx *ctx, const lc_attempt *a, const pkt_addr **addr,
+                      uint16_t *port)
+{
+    if (from_device(ctx, a)) {
+        *addr = &a->answer_from;
+        *port = 0;
+    } else {
+        *addr = &a->server;
+        *port = a->server_port;
+    }
+}
+
+/* Distinct servers among a group's attempts (they come by first packet:
+ * counted where the server changes; exact for one server, a lower bound
+ * otherwise). */
+static uint64_t group_servers(const lc_attempt *att, const diag_ep_group *gr, const size_t *next)
+{
+    uint64_t n = 0;
+    const pkt_addr *prev = NULL;
+    for (size_t j = gr->first, m = 0; m < gr->n; j = next[j], m++) {
+        if (prev == NULL || memcmp(prev, &att[j].server, sizeof *prev) != 0)
+            n++;
+        prev = &att[j].server;
+    }
+    return n;
+}
+
 static int cr_finish(void *st, diag_ctx *ctx, diag_findings *out)
 {
     (void)st;
@@ -203,15 +242,25 @@ static int cr_finish(void *st, diag_ctx *ctx, diag_findings *out)
     const lc_attempt *att = lc_attempts(ctx->lc, &n);
     diag_ep_groups eg;
     int rc = diag_ep_groups_init(&eg, n, (uint64_t)(uintptr_t)ctx * 0x9e3779b97f4a7c15ULL);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (is_refusal(&att[i]) && diag_ep_groups_add(&eg, &att[i].server, att[i].server_port, i) < 0)
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!is_refusal(&att[i]))
+            continue;
+        const pkt_addr *addr;
+        uint16_t port;
+        group_key(ctx, &att[i], &addr, &port);
+        if (diag_ep_groups_add(&eg, addr, port, i) < 0)
             rc = -ENOMEM;
+    }
     for (size_t k = 0; k < eg.n && rc == 0; k++) {
         const diag_ep_group *gr = &eg.v[k];
+        bool device = gr->port == 0;
         cr_group g;
         group_attempts(ctx, att, gr, eg.next, &g);
         lc_server_facts sf;
-        lc_server(ctx->lc, &gr->addr, gr->port, &sf);
+        if (device)
+            memset(&sf, 0, sizeof sf);
+        else
+            lc_server(ctx->lc, &gr->addr, gr->port, &sf);
         bool intermittent = sf.connected > 0 && g.n * 10 >= g.n + sf.connected;
         diag_finding *f = diag_add(out, "connection-refused",
                                    intermittent ? DIAG_ERROR : DIAG_WARNING, 0.9);
@@ -219,14 +268,21 @@ static int cr_finish(void *st, diag_ctx *ctx, diag_findings *out)
             rc = -ENOMEM;
             break;
         }
-        char ep[64];
-        diag_endpoint(&gr->addr, gr->port, ep, sizeof ep);
+        const lc_attempt *a0 = &att[gr->first];
+        uint64_t servers = device ? group_servers(att, gr, eg.next) : 1;
+        char ep[96];
+        if (servers > 1)
+            snprintf(ep, sizeof ep, "%llu servers", (unsigned long long)servers);
+        else
+            diag_endpoint(&a0->server, a0->server_port, ep, sizeof ep);
         f->events = g.n;
-        f->server = gr->addr;
-        f->server_port = gr->port;
-        f->has_server = true;
+        if (servers == 1) {
+            f->server = a0->server;
+            f->server_port = device && a0->detail != LC_D_ICMP ? 0 : a0->server_port;
+            f->has_server = true;
+        }
         if (g.clients == 1) {
-            f->client = att[gr->first].client;
+            f->client = a0->client;
             f->has_client = true;
         }
         cr_words(f, ctx, &g, &sf, ep);
