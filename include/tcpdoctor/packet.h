@@ -60,6 +60,11 @@ enum pkt_anomaly {
                                        the frame's length is used (Wireshark's
                                        ip.tso_support heuristic) */
     PKT_AN_TCP_HEADER_FRAGMENTED,   /* first fragment ends inside the TCP header */
+    PKT_AN_ICMP_TRUNCATED,          /* ICMP(v6) message shorter than its 8-byte header */
+    PKT_AN_ICMP_QUOTE_TRUNCATED,    /* ICMP(v6) error's quote ends inside the quoted
+                                       IP header(s) or before TCP ports + seq */
+    PKT_AN_ICMP_QUOTE_INVALID,      /* quoted header with the wrong IP version or
+                                       IHL < 5 */
     PKT_AN_COUNT
 };
 

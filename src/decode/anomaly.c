@@ -38,6 +38,9 @@ static const anomaly_info anomaly_table[] = {
     [PKT_AN_CAPLEN_EXCEEDS_LEN]        = { "caplen_exceeds_len",        PKT_ANC_INVALID },
     [PKT_AN_IPV4_TSO_LENGTH_ZERO]      = { "ipv4_tso_length_zero",      PKT_ANC_INFO },
     [PKT_AN_TCP_HEADER_FRAGMENTED]     = { "tcp_header_fragmented",     PKT_ANC_UNSUPPORTED },
+    [PKT_AN_ICMP_TRUNCATED]            = { "icmp_truncated",            PKT_ANC_TRUNCATED },
+    [PKT_AN_ICMP_QUOTE_TRUNCATED]      = { "icmp_quote_truncated",      PKT_ANC_TRUNCATED },
+    [PKT_AN_ICMP_QUOTE_INVALID]        = { "icmp_quote_invalid",        PKT_ANC_INVALID },
 };
 
 /* One entry per anomaly.  A gap in the middle would leave a NULL name, which

@@ -1,10 +1,8 @@
 /* ip.c - IPv4 and IPv6 headers, IPv6 extension headers and fragments, handing TCP on. */
-#include <string.h>
-
 #include "decode_internal.h"
 
 enum {
-    IP_PROTO_TCP = 6,
+    IP_PROTO_TCP = PKT_IPPROTO_TCP,
     IP4_MIN_HLEN = 20,              /* RFC 791 3.1: IHL >= 5 words */
     IP4_FLAG_DF = 0x4000,
     IP4_FLAG_MF = 0x2000,
@@ -22,14 +20,6 @@ enum {
     IP6_OPT_JUMBO = 0xc2,           /* RFC 2675 2 */
     IP6_FRAG_HLEN = 8
 };
-
-/* Store an IPv4 address IPv4-mapped (RFC 4291 2.5.5.2); a is all zeros. */
-static void ipv4_mapped(pkt_addr *a, const uint8_t b[4])
-{
-    a->b[10] = 0xff;
-    a->b[11] = 0xff;
-    memcpy(&a->b[12], b, 4);
-}
 
 /*
  * RFC 791 3.1 "Options": type 0 (end of option list) ends the walk, type 1
@@ -81,8 +71,8 @@ static uint32_t ipv4_fixed(pkt_view *v, pkt_cursor h)
     v->frag_offset = (frag & IP4_OFFSET_MASK) * 8u;
     v->frag_id = v->ip_id;
     v->is_fragment = v->frag_more || v->frag_offset != 0;
-    ipv4_mapped(&v->src, src);
-    ipv4_mapped(&v->dst, dst);
+    pkt_dec_addr4(&v->src, src);
+    pkt_dec_addr4(&v->dst, dst);
     return (vihl & 0x0fu) * 4;
 }
 
@@ -149,6 +139,10 @@ enum pkt_status pkt_dec_ipv4(pkt_view *v, pkt_cursor c, uint32_t lost)
         return v->ip_proto == IP_PROTO_TCP ? PKT_TCP_FRAGMENT
                                            : PKT_OTHER_FRAGMENT;
     }
+    /* Only here, past the non-first fragments: an ICMP header is in the
+     * first fragment (RFC 791 3.2). */
+    if (v->ip_proto == PKT_IPPROTO_ICMP)
+        pkt_dec_icmp4(v, c);
     if (v->ip_proto != IP_PROTO_TCP)
         return PKT_NOT_TCP;
     /* cur_sub succeeded within the limit, so dlen >= hlen. */
@@ -184,24 +178,21 @@ static bool ipv6_is_jumbo(pkt_cursor c)
 /*
  * RFC 8200 4.5 fragment header: next header, reserved, 13-bit offset in
  * 8-octet units above 2 reserved bits and the M flag, 32-bit
- * identification.  Returns true for a non-first fragment (no upper-layer
- * header).  An atomic fragment (offset 0, M 0, RFC 6946) is not a fragment.
+ * identification.  An atomic fragment (offset 0, M 0, RFC 6946) is not a
+ * fragment.
  * Limit: RFC 8200 4.5's 65535-octet reassembly bound is not checked, as
  * packet.h has no IPv6 fragment anomaly (IPV4_BAD_FRAGMENT is IPv4's).
  */
-static bool ipv6_fragment(pkt_view *v, pkt_cursor e)
+static void ipv6_fragment(pkt_ip6_walk *w, pkt_cursor e)
 {
     uint16_t offm;
-    uint32_t id;
 
     cur_skip(&e, 2);
     cur_be16(&e, &offm);
-    cur_be32(&e, &id);
-    v->frag_offset = offm & 0xfff8u;
-    v->frag_more = (offm & 1) != 0;
-    v->frag_id = id;
-    v->is_fragment = v->frag_more || v->frag_offset != 0;
-    return v->frag_offset != 0;
+    cur_be32(&e, &w->frag_id);
+    w->frag_seen = true;
+    w->frag_offset = offm & 0xfff8u;
+    w->frag_more = (offm & 1) != 0;
 }
 
 static bool ipv6_is_ext(uint8_t nh)
@@ -214,50 +205,80 @@ static bool ipv6_is_ext(uint8_t nh)
  * The extension header chain (RFC 8200 4): walk hop-by-hop, routing,
  * destination options (length in 8-octet units, not counting the first 8),
  * fragment (always 8) and AH (RFC 4302 2.2: length in 4-octet units minus
- * 2), at most PKT_MAX_IPV6_EXT of them.  c is the captured payload and dlen
- * the payload length per the header (c.len <= dlen throughout).
+ * 2), at most PKT_MAX_IPV6_EXT of them; a fragment header with a non-zero
+ * offset ends the walk (no upper-layer header follows it).  ESP (50) and
+ * no next header (59) end it too, as upper layers.  Contract in
+ * decode_internal.h.
  * Limits: the options inside hop-by-hop and destination headers are not
  * validated, and the next header of a non-first fragment is taken as the
  * upper-layer protocol although RFC 8200 allows an extension header there.
  */
-static enum pkt_status ipv6_chain(pkt_view *v, pkt_cursor c, uint32_t dlen,
-                                  uint8_t nh)
+bool pkt_dec_ip6_walk(pkt_cursor *c, pkt_ip6_walk *w, enum pkt_anomaly *why)
 {
-    for (unsigned n = 0; ipv6_is_ext(nh); n++) {
+    for (unsigned n = 0; ipv6_is_ext(w->nh); n++) {
         pkt_cursor e;
         uint8_t next, len;
         size_t hlen;
 
         if (n == PKT_MAX_IPV6_EXT) {
-            pkt_dec_flag(v, PKT_AN_IPV6_EXT_TOO_MANY);
-            return PKT_MALFORMED;
+            *why = PKT_AN_IPV6_EXT_TOO_MANY;
+            return false;
         }
-        if (!cur_peek_u8(&c, 0, &next) || !cur_peek_u8(&c, 1, &len)) {
-            pkt_dec_flag(v, PKT_AN_IPV6_EXT_TRUNCATED);
-            return PKT_MALFORMED;
+        if (!cur_peek_u8(c, 0, &next) || !cur_peek_u8(c, 1, &len)) {
+            *why = PKT_AN_IPV6_EXT_TRUNCATED;
+            return false;
         }
-        if (nh == IP6_FRAGMENT)
+        if (w->nh == IP6_FRAGMENT)
             hlen = IP6_FRAG_HLEN;
-        else if (nh == IP6_AH)
+        else if (w->nh == IP6_AH)
             hlen = (len + 2u) * 4;
         else
             hlen = (len + 1u) * 8;
-        if (!cur_sub(&c, hlen, &e)) {
-            pkt_dec_flag(v, PKT_AN_IPV6_EXT_TRUNCATED);
-            return PKT_MALFORMED;
+        if (!cur_sub(c, hlen, &e)) {
+            *why = PKT_AN_IPV6_EXT_TRUNCATED;
+            return false;
         }
-        dlen -= (uint32_t)hlen;
-        if (nh == IP6_FRAGMENT && ipv6_fragment(v, e)) {
-            v->ip_proto = next;
-            v->payload_len = dlen;          /* the fragment's data bytes */
-            v->payload_captured = (uint32_t)c.len;
-            return next == IP_PROTO_TCP ? PKT_TCP_FRAGMENT : PKT_OTHER_FRAGMENT;
-        }
-        nh = next;
+        if (w->nh == IP6_FRAGMENT)
+            ipv6_fragment(w, e);
+        w->nh = next;
+        if (w->frag_offset != 0)
+            return true;
     }
-    /* ESP (50) and no next header (59) end the chain here too. */
-    v->ip_proto = nh;
-    if (nh != IP_PROTO_TCP)
+    return true;
+}
+
+/*
+ * The datagram's own chain, then its upper layer.  c is the captured
+ * payload and dlen the payload length per the header (c.len <= dlen).
+ */
+static enum pkt_status ipv6_chain(pkt_view *v, pkt_cursor c, uint32_t dlen,
+                                  uint8_t nh)
+{
+    pkt_ip6_walk w = { .nh = nh };
+    enum pkt_anomaly why;
+    size_t before = c.len;
+    bool ok = pkt_dec_ip6_walk(&c, &w, &why);
+
+    if (w.frag_seen) {
+        v->frag_offset = w.frag_offset;
+        v->frag_more = w.frag_more;
+        v->frag_id = w.frag_id;
+        v->is_fragment = w.frag_more || w.frag_offset != 0;
+    }
+    if (!ok) {
+        pkt_dec_flag(v, why);
+        return PKT_MALFORMED;
+    }
+    dlen -= (uint32_t)(before - c.len);
+    v->ip_proto = w.nh;
+    if (w.frag_offset != 0) {
+        v->payload_len = dlen;          /* the fragment's data bytes */
+        v->payload_captured = (uint32_t)c.len;
+        return w.nh == IP_PROTO_TCP ? PKT_TCP_FRAGMENT : PKT_OTHER_FRAGMENT;
+    }
+    if (w.nh == PKT_IPPROTO_ICMPV6)
+        pkt_dec_icmp6(v, c);
+    if (w.nh != IP_PROTO_TCP)
         return PKT_NOT_TCP;
     return pkt_dec_tcp(v, c, dlen);
 }

@@ -330,8 +330,127 @@ static const uint8_t tcp_port_zero[] = {
     ETH_IP4_TCP(0), TCP(0, 443, 1, 0, 5, SYN, 1024)
 };
 
+/* ---- ICMP and ICMPv6 errors quoting TCP (RFC 792, RFC 4443) ---- */
+
+/* IPv4 / IPv6 headers with the addresses given, and a router on the path:
+ * 203.0.113.1 and 2001:db8:ffff::1. */
+#define RTR4 203, 0, 113, 1
+#define RTR6 0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01
+#define IP4A(total, id, frag, ttl, proto, s, d) \
+    0x45, 0x00, B16(total), B16(id), B16(frag), (ttl), (proto), 0x00, 0x00, s, d
+#define IP6A(plen, nh, hops, s, d) 0x60, 0x00, 0x00, 0x00, B16(plen), (nh), (hops), \
+    s, d
+
+/* ICMP header: type, code, checksum 0, the second word. */
+#define ICMP(type, code, word) (type), (code), 0x00, 0x00, B32(word)
+
+/* The quoted SYN's first 8 bytes: what RFC 792 guarantees. */
+#define SYN_8 B16(51000), B16(80), B32(0x01020304)
+
+/* Port unreachable from the SYN's destination, quoting IP + 8 bytes. */
+static const uint8_t icmp4_port_unreach_syn[] = {
+    ETH(0x0800), IP4A(56, 0x7701, 0, 64, 1, DST4, SRC4), ICMP(3, 3, 0),
+    IP4(60, 0x1c46, 0x4000, 64, 6), SYN_8
+};
+
+/* Administratively prohibited (RFC 1812 5.2.7.1) from a router, quoting
+ * the whole SYN as it arrived there (TTL 63). */
+static const uint8_t icmp4_admin_prohib_syn[] = {
+    ETH(0x0800), IP4A(88, 0x0001, 0, 255, 1, RTR4, SRC4), ICMP(3, 13, 0),
+    IP4(60, 0x1c46, 0x4000, 63, 6), TCP_SYN
+};
+
+/* Fragmentation needed, next-hop MTU 1400 (RFC 1191 4), for a 1500-byte
+ * data segment of which 20 TCP header bytes are quoted. */
+static const uint8_t icmp4_frag_needed[] = {
+    ETH(0x0800), IP4A(68, 0x0002, 0, 255, 1, RTR4, SRC4), ICMP(3, 4, 1400),
+    IP4(1500, 0x1c48, 0x4000, 63, 6),
+    TCP(51000, 80, 0x01020305, 0x0a0b0c0d, 5, PSH | ACK, 502)
+};
+
+/* Time exceeded in transit, quoting a header with 4 option bytes (IHL 6). */
+static const uint8_t icmp4_time_exceeded_options[] = {
+    ETH(0x0800), IP4A(60, 0x0003, 0, 255, 1, RTR4, SRC4), ICMP(11, 0, 0),
+    IP4X(0x46, 64, 0x1c46, 0x4000, 1, 6), 0x01, 0x01, 0x01, 0x00, SYN_8
+};
+
+static const uint8_t icmp4_echo_request[] = {
+    ETH(0x0800), IP4(32, 0x0004, 0, 64, 1), ICMP(8, 0, 0x12340001),
+    'p', 'i', 'n', 'g'
+};
+
+/* Port unreachable for a DNS query over UDP. */
+static const uint8_t icmp4_port_unreach_udp[] = {
+    ETH(0x0800), IP4A(56, 0x7702, 0, 64, 1, DST4, SRC4), ICMP(3, 3, 0),
+    IP4(40, 0x1c49, 0, 64, 17), B16(5353), B16(53), B16(20), B16(0)
+};
+
+/* A whole frame whose quote stops 3 bytes into the TCP ports. */
+static const uint8_t icmp4_quote_cut_in_ports[] = {
+    ETH(0x0800), IP4A(51, 0x7703, 0, 64, 1, DST4, SRC4), ICMP(3, 3, 0),
+    IP4(60, 0x1c46, 0x4000, 64, 6), B16(51000), 0x00
+};
+
+/* Quoting a non-first fragment (offset 1480): no TCP header in it. */
+static const uint8_t icmp4_quote_later_fragment[] = {
+    ETH(0x0800), IP4A(56, 0x7704, 0, 64, 1, DST4, SRC4), ICMP(3, 3, 0),
+    IP4(548, 0x1c4a, 185, 64, 6), 'd', 'a', 't', 'a', 'd', 'a', 't', 'a'
+};
+
+/* An ICMPv4 error whose quote claims to be IPv6. */
+static const uint8_t icmp4_quote_bad_version[] = {
+    ETH(0x0800), IP4A(56, 0x7705, 0, 64, 1, DST4, SRC4), ICMP(3, 3, 0),
+    IP4X(0x65, 60, 0x1c46, 0x4000, 64, 6), SYN_8
+};
+
+/* A non-first fragment of an ICMP datagram whose data looks like an error:
+ * it is not decoded as ICMP. */
+static const uint8_t icmp4_own_later_fragment[] = {
+    ETH(0x0800), IP4A(56, 0x7706, 0x0003, 64, 1, DST4, SRC4), ICMP(3, 3, 0),
+    IP4(60, 0x1c46, 0x4000, 64, 6), SYN_8
+};
+
+/* ICMPv6 port unreachable (RFC 4443 3.1 code 4) quoting the whole SYN. */
+static const uint8_t icmp6_port_unreach_syn[] = {
+    ETH(0x86dd), IP6A(88, 58, 64, DST6, SRC6), ICMP(1, 4, 0), IPV6_SYN
+};
+
+/* Packet too big, MTU 1280 (RFC 4443 3.2), quoting a 1500-byte segment's
+ * headers. */
+static const uint8_t icmp6_packet_too_big[] = {
+    ETH(0x86dd), IP6A(68, 58, 255, RTR6, SRC6), ICMP(2, 0, 1280),
+    IP6(1460, 6, 63), TCP(51000, 80, 0x01020305, 0x0a0b0c0d, 5, PSH | ACK, 502)
+};
+
+/* Hop limit exceeded, quoting a SYN behind hop-by-hop and destination
+ * options headers. */
+static const uint8_t icmp6_time_exceeded_ext[] = {
+    IP6A(104, 58, 255, RTR6, SRC6), ICMP(3, 0, 0),
+    IP6(56, 0, 1), EXT_PADN(60), EXT_PADN(6), TCP_SYN
+};
+
+/* Quoting a non-first fragment (offset 1232). */
+static const uint8_t icmp6_quote_later_fragment[] = {
+    IP6A(64, 58, 64, DST6, SRC6), ICMP(1, 4, 0),
+    IP6(16, 44, 64), 6, 0, B16(1232), B32(0xdeadbeef), 'd', 'a', 't', 'a',
+    'd', 'a', 't', 'a'
+};
+
+/* A quote with 9 extension headers: one more than PKT_MAX_IPV6_EXT. */
+static const uint8_t icmp6_quote_too_many_ext[] = {
+    IP6A(128, 58, 64, DST6, SRC6), ICMP(1, 4, 0), IP6(80, 0, 64),
+    EXT_PADN(60), EXT_PADN(60), EXT_PADN(60), EXT_PADN(60), EXT_PADN(60),
+    EXT_PADN(60), EXT_PADN(60), EXT_PADN(60), EXT_PADN(6), SYN_8
+};
+
+static const uint8_t icmp6_echo_request[] = {
+    IP6A(12, 58, 64, SRC6, DST6), ICMP(128, 0, 0x12340001), 'p', 'i', 'n', 'g'
+};
+
 #define S(name, dlt, link_end, tcp_at, hdr_end) \
-    { #name, dlt, name, sizeof name, link_end, tcp_at, hdr_end }
+    { #name, dlt, name, sizeof name, link_end, tcp_at, hdr_end, 0 }
+#define SI(name, dlt, link_end, icmp_at) \
+    { #name, dlt, name, sizeof name, link_end, 0, icmp_at, icmp_at }
 
 const dec_sample dec_samples[] = {
     S(eth_ipv4_syn, S_DLT_EN10MB, 14, 34, 74),
@@ -398,6 +517,22 @@ const dec_sample dec_samples[] = {
     S(tcp_syn_rst, S_DLT_EN10MB, 14, 34, 54),
     S(tcp_no_flags, S_DLT_EN10MB, 14, 34, 54),
     S(tcp_port_zero, S_DLT_EN10MB, 14, 34, 54),
+    SI(icmp4_port_unreach_syn, S_DLT_EN10MB, 14, 34),
+    SI(icmp4_admin_prohib_syn, S_DLT_EN10MB, 14, 34),
+    SI(icmp4_frag_needed, S_DLT_EN10MB, 14, 34),
+    SI(icmp4_time_exceeded_options, S_DLT_EN10MB, 14, 34),
+    SI(icmp4_echo_request, S_DLT_EN10MB, 14, 34),
+    SI(icmp4_port_unreach_udp, S_DLT_EN10MB, 14, 34),
+    SI(icmp4_quote_cut_in_ports, S_DLT_EN10MB, 14, 34),
+    SI(icmp4_quote_later_fragment, S_DLT_EN10MB, 14, 34),
+    SI(icmp4_quote_bad_version, S_DLT_EN10MB, 14, 34),
+    S(icmp4_own_later_fragment, S_DLT_EN10MB, 14, 0, 34),
+    SI(icmp6_port_unreach_syn, S_DLT_EN10MB, 14, 54),
+    SI(icmp6_packet_too_big, S_DLT_EN10MB, 14, 54),
+    SI(icmp6_time_exceeded_ext, S_DLT_IPV6, 0, 40),
+    SI(icmp6_quote_later_fragment, S_LINKTYPE_RAW, 0, 40),
+    SI(icmp6_echo_request, S_DLT_IPV6, 0, 40),
+    SI(icmp6_quote_too_many_ext, S_DLT_IPV6, 0, 40),
 };
 
 const size_t dec_sample_count = sizeof dec_samples / sizeof dec_samples[0];

@@ -30,6 +30,10 @@ enum {
  *   tcp_at + 20 <= n < hdr_end tcp_options_truncated, has_tcp
  *   n >= hdr_end               the full decode, plus snaplen_truncated
  * tcp_at is 0 when the frame has no TCP header to decode.
+ *
+ * An ICMP or ICMPv6 sample has tcp_at 0 and icmp_at = hdr_end, the offset
+ * of its ICMP header: cuts before it follow the table above, cuts from it
+ * on are test_icmp.c's to judge (the status stays PKT_NOT_TCP).
  */
 typedef struct dec_sample {
     const char *name;       /* also the seed file name in the fuzz corpus */
@@ -39,6 +43,7 @@ typedef struct dec_sample {
     uint32_t link_end;      /* bytes of link-layer headers */
     uint32_t tcp_at;        /* offset of the TCP header, 0 when none */
     uint32_t hdr_end;       /* from here on a cut only removes payload */
+    uint32_t icmp_at;       /* offset of an ICMP(v6) header, 0 when none */
 } dec_sample;
 
 extern const dec_sample dec_samples[];

@@ -45,6 +45,11 @@ static void anomaly_names_follow_the_enum(void **state)
     assert_string_equal(pkt_anomaly_name(PKT_AN_TCP_NO_FLAGS), "tcp_no_flags");
     assert_string_equal(pkt_anomaly_name(PKT_AN_CAPLEN_EXCEEDS_LEN),
                         "caplen_exceeds_len");
+    assert_string_equal(pkt_anomaly_name(PKT_AN_ICMP_TRUNCATED), "icmp_truncated");
+    assert_string_equal(pkt_anomaly_name(PKT_AN_ICMP_QUOTE_TRUNCATED),
+                        "icmp_quote_truncated");
+    assert_string_equal(pkt_anomaly_name(PKT_AN_ICMP_QUOTE_INVALID),
+                        "icmp_quote_invalid");
 }
 
 static void anomaly_classes_say_truncated_invalid_unsupported_or_info(void **state)
@@ -67,6 +72,9 @@ static void anomaly_classes_say_truncated_invalid_unsupported_or_info(void **sta
         { PKT_AN_TCP_PORT_ZERO, PKT_ANC_INVALID },
         { PKT_AN_SNAPLEN_TRUNCATED, PKT_ANC_INFO },
         { PKT_AN_CAPLEN_EXCEEDS_LEN, PKT_ANC_INVALID },
+        { PKT_AN_ICMP_TRUNCATED, PKT_ANC_TRUNCATED },
+        { PKT_AN_ICMP_QUOTE_TRUNCATED, PKT_ANC_TRUNCATED },
+        { PKT_AN_ICMP_QUOTE_INVALID, PKT_ANC_INVALID },
     };
     (void)state;
 

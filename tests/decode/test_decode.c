@@ -519,6 +519,10 @@ static void check_cut(const dec_sample *s, const pkt_view *full,
         expect_u(s, n, "dport", v.dport, ports ? full->dport : 0);
         expect_u(s, n, "seq", v.seq, 0);
         expect_u(s, n, "flags", v.flags, 0);
+    } else if (s->icmp_at != 0) {
+        /* the ICMP layer: test_icmp.c checks every field of these cuts */
+        expect_u(s, n, "status", st, full_status);
+        expect_u(s, n, "has_tcp", v.has_tcp, false);
     } else if (n < s->hdr_end) {
         expect_an(s, n, &v, "tcp_options_truncated",
                   v.anomalies & an(PKT_AN_TCP_OPTIONS_TRUNCATED));
