@@ -89,6 +89,15 @@ static const char *icmp_words(bool v6, uint8_t type, uint8_t code)
     return "ICMP error";
 }
 
+/* Unreachable for lack of a route, not by a rule: ICMP 3/0, 3/1, 3/6, 3/7
+ * (RFC 792, RFC 1122 3.2.2.1), ICMPv6 1/0, 1/3 (RFC 4443 3.1). */
+static bool icmp_is_routing(bool v6, uint8_t type, uint8_t code)
+{
+    if (v6)
+        return type == 1 && (code == 0 || code == 3);
+    return type == 3 && (code == 0 || code == 1 || code == 6 || code == 7);
+}
+
 static void group_attempts(const diag_ctx *ctx, const lc_attempt *att, const diag_ep_group *gr,
                            const size_t *next, cr_group *g)
 {
@@ -135,7 +144,13 @@ static void cr_words(diag_finding *f, const diag_ctx *ctx, const cr_group *g,
                  (unsigned long long)g->n, g->n == 1 ? "" : "s", ep, how,
                  g->by_device > 0 ? " from a device on the path, " : "",
                  g->by_device > 0 ? diag_addr(&g->device, dev, sizeof dev) : "");
-    if (g->by_device > 0)
+    if (g->by_device > 0 && g->icmp > 0 && icmp_is_routing(g->icmp_v6, g->icmp_type, g->icmp_code))
+        diag_explain(f, "The refusals do not come from the server itself: a router on the way, "
+                     "%s, answers that it has no route to %s (RFC 1812 5.2.7.1, RFC 4443 3.1): "
+                     "a missing or withdrawn route, a host or address family the network does "
+                     "not reach (IPv6 without an IPv6 uplink), a neighbour that does not answer.",
+                     diag_addr(&g->device, dev, sizeof dev), ep);
+    else if (g->by_device > 0)
         diag_explain(f, "The refusals do not come from the server itself: %s. A firewall, "
                      "load balancer or router on the way rejects these connections "
                      "(nftables/iptables `reject`, a security group, an ACL) before they "
