@@ -273,6 +273,116 @@ static void two_clocks_with_one_connection_each_are_not_counted(void **state)
     diag_findings_free(&fs);
 }
 
+/* ---- clocks alternating on one reused 4-tuple ---------------------------- */
+
+/* Connections on one 4-tuple (client port 40000), the SYN of connection i
+ * at t[i] with TSval ts[i]; all but the last ended in a reuse. */
+static diag_findings run_reused(size_t n, const double *t, const uint32_t *ts)
+{
+    pkt_addr a = NAT, s = SRV;
+    flow_conn c[8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        c[i] = conn(&a, &s, 40000, 1 + 20u * (unsigned)i, t[i], LINUX, 63, true, ts[i]);
+        c[i].end = i + 1 < n ? FLOW_END_REUSED : FLOW_END_EOF;
+    }
+    return tb_run(c, n, DIAG_VANTAGE_SERVER);
+}
+
+/* Two Linux hosts behind a NAT that keeps their common source port take
+ * turns on one outside 4-tuple, 2 s apart: two clock lines, A B A B. */
+static void two_clocks_alternating_on_one_reused_tuple_are_two_hosts(void **state)
+{
+    (void)state;
+    const double t[4] = { 0.0, 2.0, 4.0, 6.0 };
+    const uint32_t ts[4] = { clock1000(4232044510u, 0.0), clock1000(1287460000u, 2.0),
+                             clock1000(4232044510u, 4.0), clock1000(1287460000u, 6.0) };
+    diag_findings fs = run_reused(4, t, ts);
+    const diag_finding *f = tb_find(&fs, ID, 0);
+    assert_non_null(f);
+    assert_null(tb_find(&fs, ID, 1));
+    assert_int_equal(f->severity, DIAG_INFO);
+    assert_int_equal(tb_param(f, "hosts_min"), 2);
+    assert_int_equal(tb_param(f, "ts_clocks"), 2);
+    assert_int_equal(tb_param(f, "ttl_initials"), 1);
+    assert_int_equal(tb_param(f, "syn_layouts"), 1);
+    assert_int_equal(tb_param(f, "connections"), 4);
+    assert_int_equal(f->n_evidence, 2);
+    assert_int_equal(f->evidence[0].packet, 1);
+    assert_int_equal(f->evidence[1].packet, 21);
+    assert_non_null(strstr(f->evidence[0].text, "2 connections on this reused 4-tuple"));
+    assert_non_null(strstr(f->evidence[1].text, "TSval 1287462000 here"));
+    assert_int_equal(f->n_claims, 0);
+    diag_findings_free(&fs);
+}
+
+/* One host reusing its 4-tuple repeats its offset: one line, with 1-tick
+ * noise, is one host. */
+static void one_host_reusing_its_tuple_is_one_host(void **state)
+{
+    (void)state;
+    const double t[6] = { 0.0, 2.0, 4.0, 6.0, 8.0, 10.0 };
+    uint32_t ts[6];
+    for (int i = 0; i < 6; i++)
+        ts[i] = clock1000(77000000u, t[i]) + (uint32_t)(i % 2);
+    diag_findings fs = run_reused(6, t, ts);
+    assert_null(tb_find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
+/* One host whose clock wraps past 2^32 between two reuses is one line. */
+static void a_clock_wrapping_on_a_reused_tuple_is_one_host(void **state)
+{
+    (void)state;
+    const double t[4] = { 0.0, 2.0, 4.0, 6.0 };
+    uint32_t ts[4];
+    for (int i = 0; i < 4; i++)
+        ts[i] = clock1000(4294964296u, t[i]);       /* 2^32 - 3000: wraps at 3 s */
+    assert_true(ts[3] < ts[0]);
+    diag_findings fs = run_reused(4, t, ts);
+    assert_null(tb_find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
+/* A host that rebooted between its second and third connection: one jump
+ * to a new line, never back (A A B B), is not two hosts. */
+static void a_reboot_on_a_reused_tuple_is_one_host(void **state)
+{
+    (void)state;
+    const double t[4] = { 0.0, 2.0, 60.0, 62.0 };
+    const uint32_t ts[4] = { clock1000(500000000u, 0.0), clock1000(500000000u, 2.0),
+                             clock1000(12345u, 60.0), clock1000(12345u, 62.0) };
+    diag_findings fs = run_reused(4, t, ts);
+    assert_null(tb_find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
+/* One host whose every other SYN waits 300 ms in a queue: those SYNs make a
+ * second line that alternates with the first, but each step from one to the
+ * other is forward and no faster than 1000 Hz, which one clock can do. */
+static void one_host_with_every_other_syn_delayed_is_one_host(void **state)
+{
+    (void)state;
+    const double t[4] = { 0.0, 2.3, 4.0, 6.3 };
+    const uint32_t ts[4] = { clock1000(300000u, 0.0), clock1000(300000u, 2.0),
+                             clock1000(300000u, 4.0), clock1000(300000u, 6.0) };
+    diag_findings fs = run_reused(4, t, ts);
+    assert_null(tb_find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
+/* Two hosts with one connection each on the tuple prove nothing. */
+static void two_clocks_one_connection_each_on_a_reused_tuple_are_not_counted(void **state)
+{
+    (void)state;
+    const double t[3] = { 0.0, 2.0, 4.0 };
+    const uint32_t ts[3] = { clock1000(4000000u, 0.0), clock1000(900000000u, 2.0),
+                             clock1000(4000000u, 4.0) };
+    diag_findings fs = run_reused(3, t, ts);
+    assert_null(tb_find(&fs, ID, 0));
+    diag_findings_free(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +396,12 @@ int main(void)
         cmocka_unit_test(one_host_gives_no_finding),
         cmocka_unit_test(fast_open_on_some_connections_is_still_one_host),
         cmocka_unit_test(two_clocks_with_one_connection_each_are_not_counted),
+        cmocka_unit_test(two_clocks_alternating_on_one_reused_tuple_are_two_hosts),
+        cmocka_unit_test(one_host_reusing_its_tuple_is_one_host),
+        cmocka_unit_test(a_clock_wrapping_on_a_reused_tuple_is_one_host),
+        cmocka_unit_test(a_reboot_on_a_reused_tuple_is_one_host),
+        cmocka_unit_test(one_host_with_every_other_syn_delayed_is_one_host),
+        cmocka_unit_test(two_clocks_one_connection_each_on_a_reused_tuple_are_not_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
