@@ -10,6 +10,15 @@
  *            otherwise --count N connections one after the other, --interval-ms apart.
  *            A failed connect() is counted, not fatal: the last line on stdout is
  *            "connected C failed F" and, per errno, "errno NAME N" lines before it.
+ *            --log FILE appends one JSON line per attempt, as the client saw it, in
+ *            the format of tests/netns/attempts (what tests/netns/check-outcomes
+ *            reads): host (--name), local, remote, start (CLOCK_REALTIME, as
+ *            tcpdump's, just before connect()), connect ("connected", "timeout",
+ *            "ECONNREFUSED", ...), connect_s (its duration, CLOCK_MONOTONIC),
+ *            syn_retrans (tcp_info's tcpi_total_retrans right after it: nothing but
+ *            SYNs has been sent yet), transfer, requests, bytes, close.
+ *            --local-port P binds the client's N-th connection to source port P+N-1
+ *            (SO_REUSEADDR), so that a rerun shows the same 4-tuples.
  *
  * The wire is kept deterministic as in tcppeer.c: the reader flushes its ACK after every
  * read (TCP_QUICKACK) and the writer waits until its data is acknowledged (SIOCOUTQ)
@@ -21,10 +30,13 @@
  * established, or the server did not get --count connections within --timeout-ms of
  * inactivity, 2 usage error. */
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -56,6 +68,9 @@ struct opts {
 	unsigned long hold_ms;		/* server: wait before answering */
 	unsigned long timeout_ms;	/* bound on every other blocking call */
 	unsigned long connect_ms;	/* client: bound on connect() (0: timeout_ms) */
+	const char *log;		/* client: per-attempt JSON lines appended here */
+	const char *name;		/* client: "host" of those lines */
+	unsigned long local_port;	/* client: first source port (0: the kernel's choice) */
 };
 
 /* Shared by the client's threads: counts of outcomes, under lock. */
@@ -63,6 +78,19 @@ struct tally {
 	pthread_mutex_t lock;
 	unsigned long connected, failed, broken;
 	int err_seen[256];		/* connect() errno -> count (errno < 256) */
+	FILE *log;			/* --log, or NULL */
+};
+
+/* One attempt as the client saw it (--log). */
+struct attempt {
+	char local[80];			/* "IP:PORT" from getsockname() once connect() began */
+	double start;			/* CLOCK_REALTIME seconds before connect() */
+	double connect_s;		/* connect() duration */
+	int err;			/* connect() errno, 0 when connected */
+	long syn_retrans;		/* tcpi_total_retrans after connect(), -1 unknown */
+	const char *transfer;		/* "ok", "timeout", "reset", "error", "none" */
+	int requests, bytes;
+	const char *close;		/* "client", "server" or NULL */
 };
 
 struct job {
@@ -81,6 +109,7 @@ static void usage(FILE *out)
 	      "       holdconn client --connect IP:P|[IP6]:P [--parallel K --stagger-ms S]\n"
 	      "                       [--count N --interval-ms M] [--close-first client|server]\n"
 	      "                       [--connect-timeout-ms C] [--timeout-ms T]\n"
+	      "                       [--log FILE [--name NAME]] [--local-port P]\n"
 	      "Both peers must be given the same --close-first (default: client).\n", out);
 }
 
@@ -135,6 +164,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		}
 		if (strcmp(a, "--connect") == 0) {
 			o->connect = val;
+		} else if (strcmp(a, "--log") == 0) {
+			o->log = val;
+		} else if (strcmp(a, "--name") == 0) {
+			o->name = val;
 		} else if (strcmp(a, "--ready-file") == 0) {
 			o->ready_file = val;
 		} else if (strcmp(a, "--close-first") == 0) {
@@ -146,6 +179,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				fprintf(stderr, "holdconn: --close-first: expected client or server, got '%s'\n", val);
 				return -1;
 			}
+		} else if (strcmp(a, "--local-port") == 0) {
+			if (parse_num(a, val, 65535, &o->local_port) < 0 || o->local_port == 0)
+				return -1;
 		} else if (strcmp(a, "--port") == 0) {
 			if (parse_num(a, val, 65535, &v) < 0 || v == 0)
 				return -1;
@@ -178,6 +214,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->role == SIDE_CLIENT && o->connect == NULL) {
 		fputs("holdconn: client: --connect IP:PORT is required\n", stderr);
+		return -1;
+	}
+	if (o->local_port > 0 && o->local_port + (o->parallel ? o->parallel : o->count) - 1 > 65535) {
+		fputs("holdconn: client: --local-port: the connections' ports run past 65535\n", stderr);
 		return -1;
 	}
 	if (o->role == SIDE_SERVER && o->port == 0) {
@@ -348,10 +388,181 @@ static void count(struct tally *t, int connected, int err, int broken)
 	pthread_mutex_unlock(&t->lock);
 }
 
+static double clock_s(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "IP:PORT" ("[IP6]:PORT") of the socket's local end, "*:0" when it has none. */
+static void local_text(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
+	socklen_t sl = sizeof ss;
+	char host[INET6_ADDRSTRLEN] = "*";
+	unsigned port = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		ss.ss_family = AF_UNSPEC;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		port = ntohs(a->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		port = ntohs(a->sin6_port);
+		snprintf(out, len, "[%s]:%u", host, port);
+		return;
+	}
+	snprintf(out, len, "%s:%u", host, port);
+}
+
+/* connect() bounded by ms: non-blocking, so that the local port can be read while the SYNs
+ * are out (a failed connect() releases it); the same packets as a blocking connect()
+ * bounded by SO_SNDTIMEO.  0 connected, else -1 with errno (ETIMEDOUT for the bound). */
+static int connect_bounded(int fd, const struct sockaddr_storage *dst, socklen_t dlen,
+			   unsigned long ms, struct attempt *at)
+{
+	int fl = fcntl(fd, F_GETFL), err = 0, r;
+	socklen_t el = sizeof err;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	double t0 = clock_s(CLOCK_MONOTONIC), left;
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	at->start = clock_s(CLOCK_REALTIME);
+	r = connect(fd, (const struct sockaddr *)dst, dlen);
+	local_text(fd, at->local, sizeof at->local);
+	if (r < 0 && errno != EINPROGRESS)
+		err = errno;
+	while (r < 0 && err == 0) {
+		left = (double)ms - (clock_s(CLOCK_MONOTONIC) - t0) * 1000.0;
+		r = left > 0 ? poll(&p, 1, (int)left + 1) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			err = r == 0 ? ETIMEDOUT : errno;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+			err = errno;
+		else
+			r = err == 0 ? 0 : -1;
+	}
+	at->connect_s = clock_s(CLOCK_MONOTONIC) - t0;
+	at->err = err;
+	if (err == 0 && fcntl(fd, F_SETFL, fl) < 0)
+		return -1;
+	errno = err;
+	return err == 0 ? 0 : -1;
+}
+
+static long syn_retrans(int fd)
+{
+	struct tcp_info ti;
+	socklen_t tl = sizeof ti;
+
+	memset(&ti, 0, sizeof ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0 ||
+	    tl < offsetof(struct tcp_info, tcpi_total_retrans) + sizeof ti.tcpi_total_retrans)
+		return -1;
+	return (long)ti.tcpi_total_retrans;
+}
+
+static const char *errno_name(int e)
+{
+	switch (e) {
+	case ETIMEDOUT: return "timeout";
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case ECONNRESET: return "ECONNRESET";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case ENETUNREACH: return "ENETUNREACH";
+	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+	default: return "error";
+	}
+}
+
+/* The attempt as one JSON line of --log (see the banner). */
+static void log_attempt(const struct opts *o, struct tally *t, const struct attempt *at)
+{
+	char sr[24] = "null";
+
+	if (t->log == NULL)
+		return;
+	if (at->syn_retrans >= 0)
+		snprintf(sr, sizeof sr, "%ld", at->syn_retrans);
+	pthread_mutex_lock(&t->lock);
+	fprintf(t->log, "{\"host\": \"%s\", \"local\": \"%s\", \"remote\": \"%s\", \"start\": %.6f, "
+		"\"connect\": \"%s\", \"icmp\": null, \"icmp_from\": null, \"connect_s\": %.6f, "
+		"\"syn_retrans\": %s, \"transfer\": \"%s\", \"requests\": %d, \"bytes\": %d, "
+		"\"close\": %s%s%s}\n",
+		o->name != NULL ? o->name : "holdconn", at->local, o->connect, at->start,
+		at->err == 0 ? "connected" : errno_name(at->err), at->connect_s, sr, at->transfer,
+		at->requests, at->bytes, at->close != NULL ? "\"" : "",
+		at->close != NULL ? at->close : "null", at->close != NULL ? "\"" : "");
+	fflush(t->log);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The exchange after connect(): request, response, close; 0 done, else -1 with at->transfer
+ * or at->close saying where it broke. */
+static int client_exchange(int fd, const struct opts *o, struct attempt *at, unsigned long n)
+{
+	if (set_timeouts(fd, o->timeout_ms) < 0 ||
+	    send_bytes(fd, REQUEST_BYTES, 'q') < 0 || wait_acked(fd, o->timeout_ms) < 0 ||
+	    recv_bytes(fd, RESPONSE_BYTES) < 0 || flush_ack(fd) < 0) {
+		at->transfer = errno == EAGAIN || errno == ETIMEDOUT ? "timeout" :
+			       errno == ECONNRESET ? "reset" : "error";
+		fprintf(stderr, "holdconn: client %lu: exchange: %s\n", n, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	at->transfer = "ok";
+	at->requests = 1;
+	at->bytes = RESPONSE_BYTES;
+	if (finish(fd, o) < 0) {
+		fprintf(stderr, "holdconn: client %lu: close: %s\n", n, strerror(errno));
+		return -1;
+	}
+	at->close = o->closer == SIDE_CLIENT ? "client" : "server";
+	return 0;
+}
+
+/* --local-port: the n-th connection's source port. */
+static int bind_local(int fd, const struct opts *o, int family, unsigned long n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (o->local_port == 0)
+		return 0;
+	memset(&ss, 0, sizeof ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)(o->local_port + n - 1));
+		sl = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)(o->local_port + n - 1));
+		sl = sizeof *a;
+	}
+	if (set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
+		return -1;
+	return bind(fd, (struct sockaddr *)&ss, sl);
+}
+
 /* One client connection: connect (a failure is counted), request, response, close. */
 static void client_once(const struct opts *o, struct tally *t, const struct sockaddr_storage *dst,
 			socklen_t dlen, unsigned long n)
 {
+	struct attempt at = { .local = "*:0", .syn_retrans = -1, .transfer = "none" };
 	int fd = socket(dst->ss_family, SOCK_STREAM, IPPROTO_TCP);
 
 	if (fd < 0) {
@@ -359,33 +570,28 @@ static void client_once(const struct opts *o, struct tally *t, const struct sock
 		count(t, 0, errno, 1);
 		return;
 	}
-	/* SO_SNDTIMEO also bounds a blocking connect() (it then fails with EINPROGRESS). */
-	if (set_timeouts(fd, o->connect_ms ? o->connect_ms : o->timeout_ms) < 0) {
-		fprintf(stderr, "holdconn: client %lu: timeouts: %s\n", n, strerror(errno));
+	if (set_timeouts(fd, o->timeout_ms) < 0 || bind_local(fd, o, dst->ss_family, n) < 0) {
+		fprintf(stderr, "holdconn: client %lu: timeouts or bind: %s\n", n, strerror(errno));
 		close(fd);
 		count(t, 0, errno, 1);
 		return;
 	}
-	if (connect(fd, (const struct sockaddr *)dst, dlen) < 0) {
-		int err = errno == EINPROGRESS ? ETIMEDOUT : errno;
+	if (connect_bounded(fd, dst, dlen, o->connect_ms ? o->connect_ms : o->timeout_ms, &at) < 0) {
+		int err = errno;
 
+		at.syn_retrans = syn_retrans(fd);	/* tcp_info outlives the failed connect */
 		close(fd);
+		log_attempt(o, t, &at);
 		count(t, 0, err, 0);
 		return;
 	}
-	if (set_timeouts(fd, o->timeout_ms) < 0 ||
-	    send_bytes(fd, REQUEST_BYTES, 'q') < 0 || wait_acked(fd, o->timeout_ms) < 0 ||
-	    recv_bytes(fd, RESPONSE_BYTES) < 0 || flush_ack(fd) < 0) {
-		fprintf(stderr, "holdconn: client %lu: exchange: %s\n", n, strerror(errno));
-		close(fd);
+	at.syn_retrans = syn_retrans(fd);
+	if (client_exchange(fd, o, &at, n) < 0) {
+		log_attempt(o, t, &at);
 		count(t, 1, 0, 1);
 		return;
 	}
-	if (finish(fd, o) < 0) {
-		fprintf(stderr, "holdconn: client %lu: close: %s\n", n, strerror(errno));
-		count(t, 1, 0, 1);
-		return;
-	}
+	log_attempt(o, t, &at);
 	count(t, 1, 0, 0);
 }
 
@@ -408,6 +614,10 @@ static int run_client(struct opts *o)
 
 	if (resolve(o->connect, &dst, &dlen) < 0)
 		return 2;
+	if (o->log != NULL && (t.log = fopen(o->log, "a")) == NULL) {
+		fprintf(stderr, "holdconn: --log %s: %s\n", o->log, strerror(errno));
+		return 2;
+	}
 	if (o->parallel > 0) {
 		for (unsigned long i = 0; i < o->parallel; i++) {
 			jobs[i] = (struct job){ .o = o, .t = &t, .dst = dst, .dlen = dlen, .n = i + 1 };
@@ -434,6 +644,10 @@ static int run_client(struct opts *o)
 			       e == ETIMEDOUT ? "ETIMEDOUT" : e == ECONNREFUSED ? "ECONNREFUSED" :
 			       strerror(e), t.err_seen[e]);
 	printf("connected %lu failed %lu\n", t.connected, t.failed);
+	if (t.log != NULL && fclose(t.log) != 0) {
+		fprintf(stderr, "holdconn: --log %s: %s\n", o->log, strerror(errno));
+		return 1;
+	}
 	return t.broken > 0 ? 1 : 0;
 }
 
