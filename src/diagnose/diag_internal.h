@@ -141,6 +141,10 @@ typedef struct diag_ctx {
        outcome, and the accounting (lifecycle.h).  NULL until the engine's
        finish; read-only for detectors. */
     const lc_stage *lc;
+    /* Source-port use per (source, destination), one record per connection,
+       built once by the engine for every detector that weighs port pools
+       (port_pool.c); NULL until the engine's finish, read-only after. */
+    const struct pp_table *ports;
     /* first packets of incarnations whose failure a finding explains, with
        the detector that explains it (diag_ctx_explain); the engine turns
        them into the findings' claims after every finish ran */

@@ -6,6 +6,7 @@
 
 #include "common/mem_internal.h"
 #include "diagnose/diag_internal.h"
+#include "diagnose/ports_internal.h"
 
 /* Finish order: specific causes first, the catch-all syn-unanswered last. */
 /* Final passes run in this order: nat-multiple-hosts publishes the host
@@ -54,6 +55,7 @@ struct diag_engine {
     size_t n_packet_hooks;
     vantage_votes votes;
     lc_stage *lc;               /* the lifecycle stage, fed before the detectors */
+    pp_table ports;             /* port use, shared (ctx->ports after finish) */
     diag_accounting acc;        /* filled by diag_engine_finish */
     bool oom;
 };
@@ -199,6 +201,7 @@ diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen
     e->ctx.vantage = cfg->vantage;
     if ((e->lc = lc_new()) == NULL)
         goto out_free;
+    pp_table_init(&e->ports, (uint64_t)(uintptr_t)e * 0x9e3779b97f4a7c15ULL ^ 0x5bd1e9955bd1e995ULL);
     for (size_t i = 0; i < N_DETECTORS; i++) {
         if (detectors[i]->create == NULL)
             continue;
@@ -240,6 +243,7 @@ void diag_engine_free(diag_engine *e)
     free(e->ctx.tw_extra);
     free(e->ctx.explained);
     lc_free(e->lc);
+    pp_table_free(&e->ports);
     free(e);
 }
 
@@ -390,6 +394,7 @@ void diag_engine_conn(void *engine, const flow_conn *c, void **tuple_data)
         ctx->last_ts = c->last_ts;
     vote_vantage(e, c);
     lc_conn(e->lc, c);
+    pp_table_add(&e->ports, c);
     for (size_t i = 0; i < N_DETECTORS; i++)
         if (detectors[i]->conn != NULL)
             detectors[i]->conn(e->state[i], c, ctx);
@@ -493,9 +498,10 @@ static void weigh_evictions(diag_engine *e, diag_findings *out)
 int diag_engine_finish(diag_engine *e, diag_findings *out)
 {
     memset(out, 0, sizeof *out);
-    if (lc_finish(e->lc) != 0)
+    if (lc_finish(e->lc) != 0 || pp_table_finish(&e->ports) != 0)
         return -ENOMEM;
     e->ctx.lc = e->lc;
+    e->ctx.ports = &e->ports;
     if (e->cfg.vantage == DIAG_VANTAGE_UNKNOWN)
         e->ctx.vantage = infer_vantage(&e->votes);
     for (size_t i = 0; i < N_DETECTORS; i++) {

@@ -44,36 +44,6 @@
  * like a ceiling of K from inside (the finding says so).
  */
 
-typedef struct pe_state {
-    pp_table t;
-} pe_state;
-
-static void *pe_create(diag_ctx *ctx)
-{
-    (void)ctx;
-    pe_state *st = calloc(1, sizeof *st);
-    if (st != NULL)
-        pp_table_init(&st->t, (uint64_t)(uintptr_t)st * 0x9e3779b97f4a7c15ULL ^
-                                  0x5bd1e9955bd1e995ULL);
-    return st;
-}
-
-static void pe_destroy(void *p)
-{
-    pe_state *st = p;
-    if (st == NULL)
-        return;
-    pp_table_free(&st->t);
-    free(st);
-}
-
-static void pe_conn(void *p, const flow_conn *c, diag_ctx *ctx)
-{
-    (void)ctx;
-    pe_state *st = p;
-    pp_table_add(&st->t, c);
-}
-
 /* ---- the pool signature ------------------------------------------------------- */
 
 /* Unexplained harm at the plateau (claims) and in all (*tried). */
@@ -124,13 +94,13 @@ static bool pool_judge(pe_verdict *v, const pp_pool *pl, uint32_t tried)
 }
 
 /* One source group, records by port then time. */
-static int analyse_source(pe_state *st, const pp_rec *r, size_t n, diag_ctx *ctx,
+static int analyse_source(const pp_table *t, const pp_rec *r, size_t n, diag_ctx *ctx,
                           diag_findings *out)
 {
     pp_pool pl;
     pe_verdict v;
     memset(&v, 0, sizeof v);
-    int rc = pp_pool_estimate(&st->t, r, n, ctx, &pl);
+    int rc = pp_pool_estimate(t, r, n, ctx, &pl);
     if (rc != 0 || pl.ports < 2)
         goto out;
     rc = -ENOMEM;
@@ -186,13 +156,13 @@ static int ceil_holds(pe_ceil *c, const pp_table *t, const diag_ctx *ctx)
 }
 
 /* One destination group, records by time. */
-static int analyse_ceiling(pe_state *st, const pp_rec *r, size_t n, diag_ctx *ctx,
+static int analyse_ceiling(const pp_table *t, const pp_rec *r, size_t n, diag_ctx *ctx,
                            diag_findings *out)
 {
     pe_ceil c;
     memset(&c, 0, sizeof c);
-    c.d = &st->t.dst.v[st->t.src.v[r[0].grp].dgrp];
-    c.src = st->t.src.v;
+    c.d = &t->dst.v[t->src.v[r[0].grp].dgrp];
+    c.src = t->src.v;
     c.r = r;
     c.n = n;
     uint32_t srcs = 0;
@@ -205,7 +175,7 @@ static int analyse_ceiling(pe_state *st, const pp_rec *r, size_t n, diag_ctx *ct
     c.one_src = srcs == 1;
     if (c.fails < PP_HARM_MIN || c.ok < 2)
         return 0;
-    int rc = ceil_holds(&c, &st->t, ctx);
+    int rc = ceil_holds(&c, t, ctx);
     if (rc != 0 || c.sw.peak < 2)
         goto out;
     for (size_t i = 0; i < n; i++) {
@@ -259,11 +229,10 @@ static uint32_t *groups_by_destination(const pp_table *t)
     return order;
 }
 
-/* Per destination, the records of all its sources by time (st->t.rec is
+/* Per destination, the records of all its sources by time (t->rec is
  * sorted by source group: each group's records are a slice). */
-static int find_ceilings(pe_state *st, diag_ctx *ctx, diag_findings *out)
+static int find_ceilings(const pp_table *t, diag_ctx *ctx, diag_findings *out)
 {
-    const pp_table *t = &st->t;
     size_t ng = t->src.n;
     size_t *first = malloc((ng + 1) * sizeof *first);
     uint32_t *order = groups_by_destination(t);
@@ -286,7 +255,7 @@ static int find_ceilings(pe_state *st, diag_ctx *ctx, diag_findings *out)
             m += b - a;
         }
         qsort(scratch, m, sizeof *scratch, cmp_by_start);
-        rc = analyse_ceiling(st, scratch, m, ctx, out);
+        rc = analyse_ceiling(t, scratch, m, ctx, out);
     }
 out:
     free(first);
@@ -306,29 +275,28 @@ static size_t ceiling_candidates(const pp_table *t, diag_ctx *ctx)
     return n;
 }
 
+/* The records are the engine's (ctx->ports, one table for every detector
+ * that weighs port pools), finished and grouped by source. */
 static int pe_finish(void *p, diag_ctx *ctx, diag_findings *out)
 {
-    pe_state *st = p;
-    int rc = pp_table_finish(&st->t);
-    if (rc != 0 || st->t.n_rec == 0)
-        return rc;
-    const pp_rec *rec = st->t.rec;
-    for (size_t i = 0, j; i < st->t.n_rec && rc == 0; i = j) {
-        for (j = i + 1; j < st->t.n_rec && rec[j].grp == rec[i].grp; j++)
+    (void)p;
+    const pp_table *t = ctx->ports;
+    int rc = 0;
+    if (t == NULL || t->n_rec == 0)
+        return 0;
+    const pp_rec *rec = t->rec;
+    for (size_t i = 0, j; i < t->n_rec && rc == 0; i = j) {
+        for (j = i + 1; j < t->n_rec && rec[j].grp == rec[i].grp; j++)
             ;
-        rc = analyse_source(st, &rec[i], j - i, ctx, out);
+        rc = analyse_source(t, &rec[i], j - i, ctx, out);
     }
     /* At the server the SYNs arrived: unanswered ones are not a NAT's doing. */
-    if (rc != 0 || ctx->vantage == DIAG_VANTAGE_SERVER ||
-        ceiling_candidates(&st->t, ctx) < PP_HARM_MIN)
+    if (rc != 0 || ctx->vantage == DIAG_VANTAGE_SERVER || ceiling_candidates(t, ctx) < PP_HARM_MIN)
         return rc;
-    return find_ceilings(st, ctx, out);
+    return find_ceilings(t, ctx, out);
 }
 
 const diag_detector diag_det_port_exhaustion = {
     .id = "port-exhaustion",
-    .create = pe_create,
-    .conn = pe_conn,
     .finish = pe_finish,
-    .destroy = pe_destroy,
 };

@@ -62,36 +62,6 @@ enum ta_budget {
     TA_BUDGET_SEEN              /* ports seen outside the default: the span seen */
 };
 
-typedef struct ta_state {
-    pp_table t;
-} ta_state;
-
-static void *ta_create(diag_ctx *ctx)
-{
-    (void)ctx;
-    ta_state *st = calloc(1, sizeof *st);
-    if (st != NULL)
-        pp_table_init(&st->t, (uint64_t)(uintptr_t)st * 0xc2b2ae3d27d4eb4fULL ^
-                                  0x165667b19e3779f9ULL);
-    return st;
-}
-
-static void ta_destroy(void *p)
-{
-    ta_state *st = p;
-    if (st == NULL)
-        return;
-    pp_table_free(&st->t);
-    free(st);
-}
-
-static void ta_conn(void *p, const flow_conn *c, diag_ctx *ctx)
-{
-    (void)ctx;
-    ta_state *st = p;
-    pp_table_add(&st->t, c);
-}
-
 /* ---- the study of one group --------------------------------------------------- */
 
 typedef struct ta_study {
@@ -442,22 +412,22 @@ out:
 /* Only the groups whose client closed most connections first are studied. */
 static int ta_finish(void *p, diag_ctx *ctx, diag_findings *out)
 {
-    ta_state *st = p;
-    int rc = pp_table_finish(&st->t);
-    const pp_rec *rec = st->t.rec;
-    for (size_t i = 0, j; i < st->t.n_rec && rc == 0; i = j) {
-        for (j = i + 1; j < st->t.n_rec && rec[j].grp == rec[i].grp; j++)
+    (void)p;
+    const pp_table *t = ctx->ports;     /* the engine's, finished (port_pool.c) */
+    int rc = 0;
+    if (t == NULL)
+        return 0;
+    const pp_rec *rec = t->rec;
+    for (size_t i = 0, j; i < t->n_rec && rc == 0; i = j) {
+        for (j = i + 1; j < t->n_rec && rec[j].grp == rec[i].grp; j++)
             ;
-        if (ta_candidate(&st->t.src.v[rec[i].grp]))
-            rc = ta_study_group(&st->t, &rec[i], j - i, ctx, out);
+        if (ta_candidate(&t->src.v[rec[i].grp]))
+            rc = ta_study_group(t, &rec[i], j - i, ctx, out);
     }
     return rc;
 }
 
 const diag_detector diag_det_timewait_accumulation = {
     .id = "timewait-accumulation",
-    .create = ta_create,
-    .conn = ta_conn,
     .finish = ta_finish,
-    .destroy = ta_destroy,
 };
