@@ -1,4 +1,4 @@
-/* tw_internal.h - private to the TIME_WAIT detectors: what a stale ACK is, and which reuses a server would take inside TIME_WAIT. */
+/* tw_internal.h - private to the TIME_WAIT detectors: what a stale ACK is, which reuses a server would take inside TIME_WAIT, and timewait-reuse's verdicts. */
 #ifndef TCPDOCTOR_TW_INTERNAL_H
 #define TCPDOCTOR_TW_INTERNAL_H
 
@@ -124,5 +124,56 @@ static inline bool tw_would_refuse(const tw_event *e, const tw_rules *r)
 {
     return (!tw_seq_newer(e) || r->no_seq) && (!tw_ts_newer(e) || r->no_ts);
 }
+
+/* ---- timewait-reuse's verdicts (tw_judge.c judges, tw_words.c words) ---- */
+
+#define TW_EVIDENCE_EVENTS 3        /* events listed in full per finding */
+
+/* A reuse that can have met the server's TIME_WAIT (timewait_reuse.c). */
+bool tw_is_hit(const tw_event *e);
+
+/* Mark the events that are not TIME_WAIT's doing (not_tw): ignored SYNs
+ * another detector explains, and ignored SYNs the server's acceptances show
+ * were lost (tw_judge.c).  0 or -ENOMEM. */
+int tw_judge_causes(diag_ctx *ctx);
+
+/* One finding: the TIME_WAIT hits of one (server endpoint, outcome,
+ * closer).  The key is the first 26 bytes, server to port, with no padding
+ * inside (the index compares bytes). */
+typedef struct tw_verdict {
+    pkt_addr server;
+    enum tw_outcome outcome;
+    enum flow_side closer;      /* who closed the old incarnation first */
+    uint16_t port;
+    size_t   first;             /* index (diag_tw()) of the first event */
+    size_t   last;              /* and of the last */
+    uint64_t n, failed;
+    double   gap_min, gap_max, delay_max, delay_sum;
+    enum diag_severity sev;
+    double   conf;
+    size_t   shown[TW_EVIDENCE_EVENTS];    /* events listed in full, in order */
+    size_t   n_shown;
+} tw_verdict;
+
+_Static_assert(offsetof(tw_verdict, port) ==
+                   sizeof(pkt_addr) + sizeof(enum tw_outcome) + sizeof(enum flow_side),
+               "no padding inside a verdict's key");
+
+/* What timewait-reuse concludes once the nearby device had its say. */
+typedef struct tw_judgement {
+    uint64_t   *claim;          /* first packets of the attempts it explains */
+    size_t      n_claim;
+    tw_verdict *v;              /* its findings, in order */
+    size_t      n;
+} tw_judgement;
+
+/* Judge the events (after tw_judge_causes() and tw_device_finding()):
+ * the attempts explained, and one verdict per group.  0 or -ENOMEM
+ * (tw_judgement_free() in both cases). */
+int tw_judge(const diag_ctx *ctx, tw_judgement *j);
+void tw_judgement_free(tw_judgement *j);
+
+/* The finding of one verdict (tw_words.c).  0 or -ENOMEM. */
+int tw_words(const tw_verdict *v, const diag_ctx *ctx, diag_findings *out);
 
 #endif
