@@ -335,6 +335,39 @@ static void client_side_capture_says_never_answered(void **state)
     diag_findings_free(&fs);
 }
 
+/* One SYN from behind the record answered all the same: still reported (4
+ * explained drops outnumber twice the 1 contradiction), with the
+ * contradiction counted, shown and taken off the confidence. */
+static void an_answer_against_the_rule_lowers_the_confidence(void **state)
+{
+    (void)state;
+    flow_conn c[4] = {
+        served(40001, 1, 0.0, AHEAD, FLOW_SIDE_SERVER),
+        attempt(51000, 20, 2.0, BEHIND, 4, false),
+        served(51002, 30, 3.0, BEHIND, FLOW_SIDE_CLIENT),
+        served(40003, 40, 5.0, AHEAD, FLOW_SIDE_CLIENT),
+    };
+    diag_findings fs = tb_run(c, 4, DIAG_VANTAGE_SERVER);
+    const diag_finding *f = tb_find(&fs, ID, 0);
+    assert_non_null(f);
+    assert_int_equal(f->severity, DIAG_ERROR);
+    assert_int_equal(tb_param(f, "dropped_syns"), 4);
+    assert_int_equal(tb_param(f, "contradictions"), 1);
+    assert_int_equal(tb_param(f, "answered_above"), 1);
+    assert_int_equal(tb_param(f, "hosts_min"), 2);
+    /* 0.8 (answered above) + 0.05 (3 drops or more) + 0.1 (2 hosts) - 0.3 */
+    assert_float_equal(f->confidence, 0.65, 1e-9);
+    /* the record, the dropped SYN, the answer against the rule, the one above */
+    assert_int_equal(f->n_evidence, 4);
+    assert_int_equal(f->evidence[0].packet, 9);
+    assert_int_equal(f->evidence[1].packet, 20);
+    assert_int_equal(f->evidence[2].packet, 30);
+    assert_int_equal(f->evidence[3].packet, 40);
+    assert_non_null(strstr(f->evidence[2].text, "yet answered: against the rule"));
+    assert_non_null(strstr(f->explanation, "1 SYN was behind a fresh record"));
+    diag_findings_free(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +381,7 @@ int main(void)
         cmocka_unit_test(client_closed_connections_leave_no_record),
         cmocka_unit_test(one_tick_behind_is_inside_the_window),
         cmocka_unit_test(client_side_capture_says_never_answered),
+        cmocka_unit_test(an_answer_against_the_rule_lowers_the_confidence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
