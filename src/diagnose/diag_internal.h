@@ -107,6 +107,8 @@ typedef struct diag_prev {
     uint32_t client_next_seq;   /* the client's final sequence number */
     uint32_t client_isn;
     uint32_t client_tsval_last;
+    uint32_t client_tsval_syn;  /* TSval of its first SYN (syn_opts_seen) */
+    uint64_t syn_packet;        /* its first SYN (had_syn) */
     uint16_t client_port;
     uint16_t syn_window;        /* the client's SYN: window, MSS, option layout */
     uint16_t syn_mss;

@@ -301,6 +301,8 @@ static void prev_fill(diag_prev *p, const flow_conn *c)
     p->client_isn = c->client.isn;
     p->client_ts_seen = c->client.ts_seen;
     p->client_tsval_last = c->client.tsval_last;
+    p->client_tsval_syn = c->client.syn_opts.has_ts ? c->client.syn_opts.tsval : 0;
+    p->syn_packet = c->syn_count > 0 ? c->syn_packet[0] : 0;
     p->client_ttl = c->client.ttl_first;
     p->syn_opts_seen = c->client.syn_opts_seen;
     p->syn_window = c->client.syn_window;

@@ -128,25 +128,66 @@ static void nh_conn(void *vst, const flow_conn *c, diag_ctx *ctx)
     p->ts_conns++;
     if (nh_add_clock(p, &x, sig) != 0)
         st->oom = true;
-    /* an incarnation whose 4-tuple was used again goes on that tuple's
-       lines now; the last one of a tuple when the reuse hook pairs it */
+    /* the reuse hook that follows puts it on its 4-tuple's lines, when
+       that 4-tuple is followed */
     x.opts = NULL;
     st->last = x;
     st->last_sig = sig;
     st->last_conn = c;
-    if (c->end == FLOW_END_REUSED && nh_tuple_add(st, c, &x, sig) != 0)
-        st->oom = true;
+}
+
+static uint32_t tuple_bit(const flow_conn *c)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, c->client.addr.b + i, 8);
+        memcpy(&b, c->server.addr.b + i, 8);
+        h = (h ^ a) * 0xff51afd7ed558ccdULL;
+        h = (h ^ b) * 0xc4ceb9fe1a85ec53ULL;
+    }
+    h ^= ((uint64_t)c->client.port << 16) | c->server.port;
+    h *= 0xff51afd7ed558ccdULL;
+    return (uint32_t)(h >> 32) % NH_TRACK_BITS;
 }
 
 /* cur reused its 4-tuple; the conn hook saw it just before. */
+/*
+ * cur reused its 4-tuple after prev; the conn hook saw cur just before.  A
+ * 4-tuple is followed from the first step between its incarnations that
+ * one clock cannot make (the old incarnation's SYN, then this one's): the
+ * many tuples one host reuses on one clock never cost a look-up.  The old
+ * incarnation's sample is rebuilt from what the engine kept of it
+ * (diag_prev); its signature is not known then (sig -1).
+ */
 static void nh_reuse(void *vst, const diag_prev *prev, const flow_conn *cur, diag_ctx *ctx)
 {
-    (void)prev;
     (void)ctx;
     nh_state *st = vst;
-    if (st->oom || st->last_conn != cur || cur->end == FLOW_END_REUSED)
+    if (st->oom || st->last_conn != cur)
         return;
     st->last_conn = NULL;
+    uint32_t bit = tuple_bit(cur);
+    bool tracked = (st->tracked[bit / 64] >> (bit % 64)) & 1;
+    if (!tracked) {
+        if (!prev->had_syn || !prev->syn_opts_seen || !prev->client_ts_seen ||
+            nh_one_clock(prev->first_syn_ts, prev->client_tsval_syn, st->last.t, st->last.tsval))
+            return;
+        st->tracked[bit / 64] |= 1ull << (bit % 64);
+        nh_sample old;
+        memset(&old, 0, sizeof old);
+        old.t = prev->first_syn_ts;
+        old.tsval = prev->client_tsval_syn;
+        old.has_ts = true;
+        old.packet = prev->syn_packet;
+        old.port = prev->client_port;
+        old.server_port = cur->server.port;
+        old.ttl = prev->client_ttl;
+        if (nh_tuple_add(st, cur, &old, -1) != 0) {
+            st->oom = true;
+            return;
+        }
+    }
     if (nh_tuple_add(st, cur, &st->last, st->last_sig) != 0)
         st->oom = true;
 }

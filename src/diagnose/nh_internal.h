@@ -90,6 +90,10 @@ typedef struct nh_sample {
     const pkt_tcp_opts *opts;
 } nh_sample;
 
+/* 4-tuples are followed only from their first step that one clock cannot
+ * make (nh_tuple.c): a bitmap of this many bits says which. */
+#define NH_TRACK_BITS 65536
+
 typedef struct nh_state {
     nh_pair *p;
     size_t n, cap;
@@ -101,6 +105,8 @@ typedef struct nh_state {
     nh_sample last;      /* the conn hook's latest sample ... */
     int last_sig;
     const flow_conn *last_conn; /* ... and its record (NULL: none) */
+    uint64_t tracked[NH_TRACK_BITS / 64]; /* 4-tuples (by hash) whose lines are
+                                       kept: one bit may stand for several */
     bool oom;
 } nh_state;
 
@@ -157,6 +163,9 @@ uint32_t nh_snap_rate(double r);
 /* Add x, the sample of an incarnation of a 4-tuple that was reused or is a
  * reuse, to that tuple; sig is its signature in the pair; 0 or -ENOMEM. */
 int nh_tuple_add(nh_state *st, const flow_conn *c, const nh_sample *x, int sig);
+/* True when one clock can step from (t1, ts1) to (t2, ts2), or it cannot
+ * be judged. */
+bool nh_one_clock(int64_t t1, uint32_t ts1, int64_t t2, uint32_t ts2);
 /* Count each tuple's alternating clocks and give each pair the most found
  * on one of its tuples; before the pairs are sorted (it finds them by the
  * pairs' index). */

@@ -289,3 +289,8 @@ void nh_tuples_free(nh_state *st)
     st->n_tu = st->cap_tu = 0;
     diag_index_reset(&st->tix);
 }
+
+bool nh_one_clock(int64_t t1, uint32_t ts1, int64_t t2, uint32_t ts2)
+{
+    return step_one_clock(t1, ts1, t2, ts2);
+}
