@@ -71,6 +71,9 @@ struct lc_stage {
     icmp_err *icmp;
     size_t   n_icmp, cap_icmp;
     host_table hosts;
+    uint64_t *seen;             /* a bit per first packet's hash: most look-ups
+                                   are of attempts that were ok (lc_finish) */
+    size_t   seen_mask;
     uint64_t seed;
     int64_t  first_ts, last_ts;
     bool     have_ts;
@@ -95,6 +98,7 @@ void lc_free(lc_stage *s)
     free(s->icmp);
     free(s->hosts.v);
     free(s->hosts.slot);
+    free(s->seen);
     free(s);
 }
 
@@ -455,6 +459,29 @@ static int mark_scans(lc_stage *s)
     return 0;
 }
 
+static size_t seen_bit(const lc_stage *s, uint64_t first_packet)
+{
+    return (size_t)fmix64(first_packet ^ s->seed) & s->seen_mask;
+}
+
+/* Detectors ask about every connection; few were not ok.  16 bits an
+ * attempt: a look-up of an ok one rarely gets past the bitmap. */
+static int build_seen(lc_stage *s)
+{
+    size_t bits = 1024;
+    while (bits < s->n_att * 16 && bits < ((size_t)1 << 40))
+        bits *= 2;
+    s->seen = calloc(bits / 64, sizeof *s->seen);
+    if (s->seen == NULL)
+        return s->oom = true, -ENOMEM;
+    s->seen_mask = bits - 1;
+    for (size_t i = 0; i < s->n_att; i++) {
+        size_t b = seen_bit(s, s->att[i].first_packet);
+        s->seen[b / 64] |= 1ull << (b % 64);
+    }
+    return 0;
+}
+
 int lc_finish(lc_stage *s)
 {
     if (s->finished)
@@ -495,7 +522,7 @@ int lc_finish(lc_stage *s)
         s->acc.one_direction_hosts += !s->hosts.v[i].inbound_seen;
     if (s->n_att > 1)
         qsort(s->att, s->n_att, sizeof *s->att, cmp_first_packet);
-    return 0;
+    return build_seen(s);
 }
 
 const lc_attempt *lc_attempts(const lc_stage *s, size_t *n)
@@ -506,7 +533,12 @@ const lc_attempt *lc_attempts(const lc_stage *s, size_t *n)
 
 long lc_attempt_find(const lc_stage *s, uint64_t first_packet)
 {
-    size_t lo = 0, hi = s->finished ? s->n_att : 0;
+    if (s->seen == NULL)
+        return -1;
+    size_t b = seen_bit(s, first_packet);
+    if (!((s->seen[b / 64] >> (b % 64)) & 1))
+        return -1;
+    size_t lo = 0, hi = s->n_att;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         uint64_t k = s->att[mid].first_packet;
