@@ -269,36 +269,48 @@ static int sort_by_source(pp_table *t)
     return 0;
 }
 
-static int cmp_stretch(const void *x, const void *y)
-{
-    const pp_stretch *a = x, *b = y;
-    return (a->s > b->s) - (a->s < b->s);
-}
-
 /* The capture's stretches: the records' [start, end] merged where fewer
- * than PP_GAP_S separate them. */
+ * than PP_GAP_S separate them.  The starts and ends are put in time order
+ * by the shared radix sort (sweep.c, diag_interval_events): a stretch
+ * closes where no record is open, and goes on when the next record starts
+ * within the gap.  (A record whose end is not after its start counts to
+ * start + 1 ns there: a stretch may end 1 ns late.) */
 static int find_stretches(pp_table *t)
 {
-    pp_stretch *v = malloc((t->n_rec ? t->n_rec : 1) * sizeof *v);
-    if (v == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < t->n_rec; i++)
-        v[i] = (pp_stretch){ t->rec[i].start, t->rec[i].end > t->rec[i].start ? t->rec[i].end
-                                                                               : t->rec[i].start };
-    qsort(v, t->n_rec, sizeof *v, cmp_stretch);
+    size_t n = t->n_rec;
+    pp_stretch *v = malloc((n ? n : 1) * sizeof *v);
+    int64_t *se = malloc((n ? n : 1) * 2 * sizeof *se);
+    diag_ev *ev = malloc((n ? n : 1) * 2 * sizeof *ev);
+    if (v == NULL || se == NULL || ev == NULL)
+        goto out_nomem;
+    for (size_t i = 0; i < n; i++) {
+        se[i] = t->rec[i].start;
+        se[n + i] = t->rec[i].end > t->rec[i].start ? t->rec[i].end : t->rec[i].start;
+    }
+    if (diag_interval_events(se, se + n, n, ev) != 0)
+        goto out_nomem;
     int64_t gap = (int64_t)(PP_GAP_S * 1e9);
     size_t m = 0;
-    for (size_t i = 0; i < t->n_rec; i++) {
-        if (m > 0 && v[i].s - v[m - 1].e <= gap) {
-            if (v[i].e > v[m - 1].e)
-                v[m - 1].e = v[i].e;
-        } else {
-            v[m++] = v[i];
+    long depth = 0;
+    for (size_t i = 0; i < 2 * n; i++) {
+        if (ev[i].d > 0) {
+            if (depth++ == 0 && !(m > 0 && ev[i].t - v[m - 1].e <= gap))
+                v[m++] = (pp_stretch){ ev[i].t, ev[i].t };
+        } else if (--depth == 0) {
+            v[m - 1].e = ev[i].t;
         }
     }
+    free(se);
+    free(ev);
     t->stretch = v;
     t->n_stretch = m;
     return 0;
+
+out_nomem:
+    free(v);
+    free(se);
+    free(ev);
+    return -ENOMEM;
 }
 
 int pp_table_finish(pp_table *t)
