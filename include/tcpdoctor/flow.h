@@ -66,7 +66,6 @@ typedef struct flow_endpoint {
     int64_t  tsval_first_ts;    /* capture times of those two TSvals */
     int64_t  tsval_last_ts;
     uint32_t zero_windows;
-    int64_t  last_ts;           /* this side's last packet */
     /* What the capture shows of this side's sending and acknowledging, for
        the lifecycle stage's stall and reset verdicts (lifecycle.h):
        sent_end is moved by this side's own segments only (next_seq also

@@ -258,7 +258,6 @@ static void note_retransmission(ep_track *t, flow_endpoint *e, const pkt_view *v
 /* What this side sent and acknowledged, as captured (see flow_endpoint). */
 static void note_sent_acked(flow_endpoint *e, const pkt_view *v)
 {
-    e->last_ts = v->ts_ns;
     if (v->flags & PKT_TCP_RST)
         return;
     uint32_t end = v->seq + v->payload_len + ((v->flags & PKT_TCP_SYN) ? 1u : 0u) +
