@@ -152,13 +152,18 @@ static void syn_times(const flow_conn *c, pp_rec *r)
     r->tried_us = got > 0 ? offset_us(c->syn_ts[0], c->syn_ts[got - 1]) : 0;
 }
 
+/* Plain realloc(), not mem_grow(): the records are written in order and
+ * read in order after the sort, never at random, so huge pages buy no TLB
+ * hits here, while each doubling into fresh huge pages zeroed them whole
+ * (clear_page was a tenth of analyze on the bench capture); glibc grows a
+ * large block by mremap() without a copy. */
 static bool grow_rec(pp_table *t)
 {
     if (t->n_rec < t->cap_rec)
         return true;
     size_t nc = t->cap_rec ? t->cap_rec * 2 : 1024;
     pp_rec *v = t->n_rec < UINT32_MAX - 1
-                    ? mem_grow(t->rec, t->cap_rec * sizeof *v, nc * sizeof *v) : NULL;
+                    ? realloc(t->rec, nc * sizeof *v) : NULL;
     if (v == NULL)
         return false;
     t->rec = v;
@@ -236,7 +241,7 @@ static int cmp_by_src(const void *x, const void *y)
 static int sort_by_source(pp_table *t)
 {
     size_t n = t->n_rec, ng = t->src.n;
-    pp_rec *tmp = mem_alloc_big((n ? n : 1) * sizeof *tmp);
+    pp_rec *tmp = malloc((n ? n : 1) * sizeof *tmp);
     size_t *cnt = calloc((ng > 65536 ? ng : 65536) + 1, sizeof *cnt);
     if (tmp == NULL || cnt == NULL) {
         free(tmp);
