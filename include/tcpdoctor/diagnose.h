@@ -172,6 +172,12 @@ bool diag_is_initial_ttl(uint8_t ttl);
 
 /* Most important first: severity, then confidence, then events. */
 void diag_findings_sort(diag_findings *fs);
+/* One finding per cause: where more than `keep` findings share an id (one
+ * per client behind 200,000 NAT addresses), the keep - 1 most important
+ * stay and the rest become one, whose evidence lists their subjects and
+ * summaries and whose claims are all of theirs.  fs ends sorted.  0, or
+ * -ENOMEM (fs then as it was, or with some ids merged). */
+int diag_findings_cap(diag_findings *fs, size_t keep);
 /* False when any allocation while building fs failed (see diag_add). */
 bool diag_findings_complete(const diag_findings *fs);
 void diag_findings_free(diag_findings *fs);

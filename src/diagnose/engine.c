@@ -28,6 +28,10 @@ static const diag_detector *const detectors[] = {
 };
 #define N_DETECTORS (sizeof detectors / sizeof detectors[0])
 
+/* Findings of one id kept apart before the rest are said as one
+ * (diag_findings_cap): a screen's worth. */
+#define DIAG_FINDINGS_PER_ID 10
+
 /* A previous incarnation waiting for the next one of the same 4-tuple: the
  * flow table keeps the pointer in the 4-tuple's entry (flow_sink_fn's
  * tuple_data), so pairing costs no lookup.  Released records go on a free
@@ -517,7 +521,7 @@ int diag_engine_finish(diag_engine *e, diag_findings *out)
         diag_account(&e->ctx, out, &e->acc) != 0)
         goto out_nomem;
     weigh_evictions(e, out);
-    if (!diag_findings_complete(out))
+    if (!diag_findings_complete(out) || diag_findings_cap(out, DIAG_FINDINGS_PER_ID) != 0)
         goto out_nomem;
     diag_findings_sort(out);
     return 0;

@@ -246,28 +246,31 @@ void diag_findings_sort(diag_findings *fs)
         qsort(fs->v, fs->n, sizeof *fs->v, cmp_findings);
 }
 
+static void finding_free(diag_finding *f)
+{
+    free(f->summary);
+    free(f->explanation);
+    for (size_t j = 0; j < f->n_evidence; j++)
+        free(f->evidence[j].text);
+    free(f->evidence);
+    for (size_t j = 0; j < f->n_params; j++) {
+        free(f->params[j].name);
+        free(f->params[j].unit);
+        free(f->params[j].note);
+    }
+    free(f->params);
+    for (size_t j = 0; j < f->n_remedies; j++) {
+        free(f->remedies[j].action);
+        free(f->remedies[j].tradeoff);
+    }
+    free(f->remedies);
+    free(f->claims);
+}
+
 void diag_findings_free(diag_findings *fs)
 {
-    for (size_t i = 0; i < fs->n; i++) {
-        diag_finding *f = &fs->v[i];
-        free(f->summary);
-        free(f->explanation);
-        for (size_t j = 0; j < f->n_evidence; j++)
-            free(f->evidence[j].text);
-        free(f->evidence);
-        for (size_t j = 0; j < f->n_params; j++) {
-            free(f->params[j].name);
-            free(f->params[j].unit);
-            free(f->params[j].note);
-        }
-        free(f->params);
-        for (size_t j = 0; j < f->n_remedies; j++) {
-            free(f->remedies[j].action);
-            free(f->remedies[j].tradeoff);
-        }
-        free(f->remedies);
-        free(f->claims);
-    }
+    for (size_t i = 0; i < fs->n; i++)
+        finding_free(&fs->v[i]);
     free(fs->v);
     memset(fs, 0, sizeof *fs);
 }
@@ -291,4 +294,147 @@ const char *diag_vantage_name(enum diag_vantage v)
     case DIAG_VANTAGE_PATH: return "path";
     }
     return "?";
+}
+
+/* ---- one finding per cause ------------------------------------------------- */
+
+typedef struct id_rank {
+    const char *id;
+    size_t pos;                 /* in the sorted findings: importance */
+} id_rank;
+
+static int cmp_id_rank(const void *x, const void *y)
+{
+    const id_rank *a = x, *b = y;
+    int c = strcmp(a->id, b->id);
+    if (c != 0)
+        return c;
+    return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* What a finding is about, for the aggregate's evidence lines. */
+static void subject_of(const diag_finding *f, char *buf, size_t len)
+{
+    char a[PKT_ADDR_STRLEN], b[PKT_ADDR_STRLEN];
+    if (f->has_client && f->has_server)
+        snprintf(buf, len, "%s -> %s:%u", pkt_addr_str(&f->client, a, sizeof a),
+                 pkt_addr_str(&f->server, b, sizeof b), f->server_port);
+    else if (f->has_server)
+        snprintf(buf, len, "%s:%u", pkt_addr_str(&f->server, b, sizeof b), f->server_port);
+    else if (f->has_client)
+        snprintf(buf, len, "%s", pkt_addr_str(&f->client, a, sizeof a));
+    else
+        snprintf(buf, len, "-");
+}
+
+/* Findings v[m[0]], v[m[1]], ... (n of them, most important first) become
+ * one: the first's words and remedies, every one's subject and summary as
+ * evidence, all claims.  The others are freed (their slots zeroed). */
+static int merge_into_first(diag_findings *fs, const size_t *m, size_t n)
+{
+    diag_finding agg;
+    memset(&agg, 0, sizeof agg);
+    diag_finding *f0 = &fs->v[m[0]];
+    agg.id = f0->id;
+    agg.severity = f0->severity;
+    agg.confidence = f0->confidence;
+    size_t n_claims = 0;
+    for (size_t k = 0; k < n; k++) {
+        agg.events += fs->v[m[k]].events;
+        n_claims += fs->v[m[k]].n_claims;
+    }
+    diag_summary(&agg, "%zu more %s findings, each about another subject (listed as "
+                 "evidence); the first: %s", n, f0->id, f0->summary ? f0->summary : "");
+    if (f0->explanation != NULL)
+        diag_explain(&agg, "%s", f0->explanation);
+    diag_explain(&agg, "Beyond the first of each finding, the same cause about more clients "
+                 "or servers is said once: their subjects and summaries are its evidence.");
+    for (size_t k = 0; k < n; k++) {
+        const diag_finding *f = &fs->v[m[k]];
+        char subj[160];
+        subject_of(f, subj, sizeof subj);
+        uint64_t pkt = f->n_evidence > 0 ? f->evidence[0].packet : 0;
+        int64_t ts = f->n_evidence > 0 ? f->evidence[0].ts_ns : 0;
+        diag_evidence_add(&agg, pkt, ts, "%s  %s: %s", diag_severity_name(f->severity), subj,
+                          f->summary ? f->summary : "");
+    }
+    diag_param_add(&agg, "findings", (double)n, "findings");
+    for (size_t r = 0; r < f0->n_remedies; r++)
+        diag_remedy_add(&agg, f0->remedies[r].action, f0->remedies[r].tradeoff);
+    if (n_claims > 0) {
+        agg.claims = malloc(n_claims * sizeof *agg.claims);
+        if (agg.claims == NULL) {
+            finding_free(&agg);
+            return -ENOMEM;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const diag_finding *f = &fs->v[m[k]];
+            memcpy(agg.claims + agg.n_claims, f->claims, f->n_claims * sizeof *f->claims);
+            agg.n_claims += f->n_claims;
+        }
+        qsort(agg.claims, agg.n_claims, sizeof *agg.claims, cmp_u64);
+        size_t u = 0;
+        for (size_t k = 0; k < agg.n_claims; k++)
+            if (u == 0 || agg.claims[u - 1] != agg.claims[k])
+                agg.claims[u++] = agg.claims[k];
+        agg.n_claims = u;
+        agg.cap_claims = n_claims;
+    }
+    if (agg.oom) {
+        finding_free(&agg);
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        finding_free(&fs->v[m[k]]);
+        memset(&fs->v[m[k]], 0, sizeof fs->v[m[k]]);
+    }
+    fs->v[m[0]] = agg;
+    return 0;
+}
+
+int diag_findings_cap(diag_findings *fs, size_t keep)
+{
+    if (keep < 2 || fs->n <= keep)
+        return 0;
+    diag_findings_sort(fs);
+    id_rank *r = malloc(fs->n * sizeof *r);
+    size_t *m = malloc(fs->n * sizeof *m);
+    if (r == NULL || m == NULL) {
+        free(r);
+        free(m);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < fs->n; i++)
+        r[i] = (id_rank){ fs->v[i].id, i };
+    qsort(r, fs->n, sizeof *r, cmp_id_rank);
+    int rc = 0;
+    bool merged = false;
+    for (size_t i = 0, j; i < fs->n && rc == 0; i = j) {
+        for (j = i + 1; j < fs->n && strcmp(r[j].id, r[i].id) == 0; j++)
+            ;
+        if (j - i <= keep)
+            continue;
+        size_t n = 0;
+        for (size_t k = i + keep - 1; k < j; k++)
+            m[n++] = r[k].pos;
+        rc = merge_into_first(fs, m, n);
+        merged = true;
+    }
+    free(r);
+    free(m);
+    if (rc == 0 && merged) {
+        size_t w = 0;           /* drop the merged slots (id NULL) */
+        for (size_t i = 0; i < fs->n; i++)
+            if (fs->v[i].id != NULL)
+                fs->v[w++] = fs->v[i];
+        fs->n = w;
+        diag_findings_sort(fs);
+    }
+    return rc;
 }

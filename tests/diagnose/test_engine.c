@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -112,9 +113,54 @@ static void evidence_beyond_the_cap_is_counted(void **state)
     diag_findings_free(&fs);
 }
 
+/* 30 servers each refusing one client's SYN with RST (30 clients: no scan): one cause per
+ * server, but the report says the 9 most important apart and the other 21
+ * as one finding that lists them and claims all their attempts. */
+static void many_findings_of_one_id_are_said_once_beyond_ten(void **state)
+{
+    (void)state;
+    diag_engine *e = engine(DIAG_VANTAGE_CLIENT);
+    for (int i = 0; i < 30; i++) {
+        tb_spec s = {
+            .client = tb_v4(10, 0, 0, (uint8_t)(i + 1)), .server = tb_v4(10, 0, 1, (uint8_t)(i + 1)),
+            .cport = (uint16_t)(40000 + i), .sport = 80, .first_packet = 1 + 2 * (uint64_t)i,
+            .start_s = 0.1 * i, .dur_s = 0.001, .answer = FLOW_HS_RST, .reset_by = FLOW_SIDE_SERVER,
+            .client_isn = 100u * (uint32_t)i, .end = FLOW_END_EOF,
+        };
+        flow_conn c = tb_make(&s);
+        c.server.packets = 1;
+        diag_engine_conn(e, &c, NULL);
+    }
+    diag_findings fs;
+    assert_int_equal(diag_engine_finish(e, &fs), 0);
+    size_t n = 0, agg = 0, claims = 0;
+    for (size_t i = 0; i < fs.n; i++) {
+        if (strcmp(fs.v[i].id, "connection-refused") != 0)
+            continue;
+        n++;
+        claims += fs.v[i].n_claims;
+        if (fs.v[i].n_params > 0 && strcmp(fs.v[i].params[fs.v[i].n_params - 1].name, "findings") == 0) {
+            agg++;
+            assert_int_equal((int)fs.v[i].params[fs.v[i].n_params - 1].value, 21);
+            assert_int_equal(fs.v[i].n_claims, 21);
+            assert_int_equal(fs.v[i].n_evidence, 21);
+            assert_int_equal(fs.v[i].events, 21);
+        }
+    }
+    assert_int_equal(n, 10);
+    assert_int_equal(agg, 1);
+    assert_int_equal(claims, 30);
+    const diag_accounting *acc = diag_engine_accounting(e);
+    assert_int_equal(acc->lc.by_outcome[LC_REFUSED], 30);
+    assert_int_equal(acc->explained, 30);
+    diag_findings_free(&fs);
+    diag_engine_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(many_findings_of_one_id_are_said_once_beyond_ten),
         cmocka_unit_test(fast_synack_slow_ack_is_the_server_side),
         cmocka_unit_test(slow_synack_fast_ack_is_the_client_side),
         cmocka_unit_test(two_halves_of_the_round_trip_is_the_path),
