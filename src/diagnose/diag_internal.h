@@ -200,8 +200,26 @@ static inline const tw_extra *diag_tw_acked(const diag_ctx *ctx, const tw_event 
     return x != NULL && x->acked_found ? x : NULL;
 }
 
+/*
+ * The facts a detector's finish leaves for others (typed tables in ctx, or
+ * attempts it marks explained with diag_ctx_explain), and the ones it reads.
+ * Each detector declares both; the engine orders the final passes from
+ * them (diag_detectors_order), so the list's order carries no meaning and
+ * a detector never depends on another it does not name by fact.
+ */
+enum diag_fact {
+    DIAG_FACT_HOSTS = 1u << 0,      /* ctx->hosts: hosts behind each address */
+    DIAG_FACT_PAWS_DROPS = 1u << 1, /* attempts explained as SYNs a per-host
+                                       timestamp check dropped */
+    DIAG_FACT_TW_JUDGED = 1u << 2   /* reuse events judged (not_tw, stale-ACK
+                                       links) and attempts explained as
+                                       TIME_WAIT's doing */
+};
+
 typedef struct diag_detector {
     const char *id;
+    unsigned reads;                 /* enum diag_fact bits it needs */
+    unsigned provides;              /* enum diag_fact bits its finish leaves */
     void *(*create)(diag_ctx *ctx);                         /* NULL: -ENOMEM */
     void (*packet)(void *st, const pkt_view *v, enum pkt_status s, diag_ctx *ctx);
     void (*conn)(void *st, const flow_conn *c, diag_ctx *ctx);
@@ -210,7 +228,13 @@ typedef struct diag_detector {
     void (*destroy)(void *st);
 } diag_detector;
 
-/* In finish order (engine.c lists them). */
+/* The order in which to run the final passes of list[0..n-1]: every
+ * detector after the providers of what it reads, otherwise in list order.
+ * Fills order[] with n positions; -1 when a fact has no provider or the
+ * facts form a cycle. */
+int diag_detectors_order(const diag_detector *const *list, size_t n, size_t *order);
+
+/* The detectors (engine.c lists them; their order carries no meaning). */
 extern const diag_detector diag_det_timewait_reuse;
 extern const diag_detector diag_det_nat_timewait_mismatch;
 extern const diag_detector diag_det_isn_not_increasing;

@@ -8,11 +8,8 @@
 #include "diagnose/diag_internal.h"
 #include "diagnose/ports_internal.h"
 
-/* Finish order: specific causes first, the catch-all syn-unanswered last. */
-/* Final passes run in this order: nat-multiple-hosts publishes the host
- * counts paws-reject weighs; paws-reject marks the SYN drops it explains so
- * that timewait-reuse does not blame them on TIME_WAIT; timewait-reuse
- * fills the reuse events the next two read. */
+/* Every detector; the engine runs their final passes in the order their
+ * declared facts require (diag_detectors_order), not in this one. */
 static const diag_detector *const detectors[] = {
     &diag_det_nat_multiple_hosts,
     &diag_det_paws_reject,
@@ -50,6 +47,7 @@ typedef struct vantage_votes {
 struct diag_engine {
     diag_config cfg;
     diag_ctx ctx;
+    size_t order[N_DETECTORS];  /* final passes, by declared facts */
     void *state[N_DETECTORS];
     pending *free_pending;      /* released records, for reuse */
     struct {                    /* the detectors that look at packets, in */
@@ -90,14 +88,22 @@ static int cmp_explained(const void *x, const void *y)
     return a->detector < b->detector ? -1 : a->detector > b->detector;
 }
 
-bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
+static void sort_explained(diag_ctx *ctx)
 {
-    if (ctx->n_explained == 0)
-        return false;
     if (!ctx->explained_sorted) {
         qsort(ctx->explained, ctx->n_explained, sizeof *ctx->explained, cmp_explained);
         ctx->explained_sorted = true;
     }
+}
+
+/* Explained by the running detector itself, or by one that provides a fact
+ * the running detector reads (its declaration): what others explain
+ * without declaring it is not seen. */
+bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
+{
+    if (ctx->n_explained == 0)
+        return false;
+    sort_explained(ctx);
     size_t lo = 0, hi = ctx->n_explained;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -106,7 +112,12 @@ bool diag_ctx_is_explained(diag_ctx *ctx, uint64_t first_packet)
         else
             hi = mid;
     }
-    return lo < ctx->n_explained && ctx->explained[lo].first_packet == first_packet;
+    unsigned reads = ctx->cur_detector < N_DETECTORS ? detectors[ctx->cur_detector]->reads : 0;
+    for (; lo < ctx->n_explained && ctx->explained[lo].first_packet == first_packet; lo++)
+        if (ctx->explained[lo].detector == ctx->cur_detector ||
+            (detectors[ctx->explained[lo].detector]->provides & reads))
+            return true;
+    return false;
 }
 
 /* The extra parts (few) are a plain growing array, indexed from events. */
@@ -196,6 +207,34 @@ double diag_rel(const diag_ctx *ctx, int64_t ts_ns)
 
 /* ---- engine ------------------------------------------------------------ */
 
+int diag_detectors_order(const diag_detector *const *list, size_t n, size_t *order)
+{
+    unsigned provided = 0, all = 0;
+    bool done[64] = { false };
+    if (n > sizeof done / sizeof done[0])
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        all |= list[i]->provides;
+    for (size_t k = 0; k < n; k++) {
+        size_t pick = n;
+        for (size_t i = 0; i < n && pick == n; i++)
+            if (!done[i] && (list[i]->reads & ~all) == 0 && (list[i]->reads & ~provided) == 0)
+                pick = i;
+        if (pick == n)
+            return -1;      /* a fact nobody provides, or a cycle */
+        done[pick] = true;
+        order[k] = pick;
+        /* a fact is there once every detector that provides it has run */
+        provided = 0;
+        for (size_t i = 0; i < n; i++)
+            provided |= list[i]->provides;
+        for (size_t i = 0; i < n; i++)
+            if (!done[i])
+                provided &= ~list[i]->provides;
+    }
+    return 0;
+}
+
 diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen)
 {
     diag_engine *e = calloc(1, sizeof *e);
@@ -203,6 +242,13 @@ diag_engine *diag_engine_new(const diag_config *cfg, char *errbuf, size_t errlen
         goto out_nomem;
     e->cfg = *cfg;
     e->ctx.vantage = cfg->vantage;
+    if (diag_detectors_order(detectors, N_DETECTORS, e->order) != 0) {
+        /* a programming error in the detectors' declarations */
+        if (errbuf != NULL && errlen > 0)
+            snprintf(errbuf, errlen, "the detectors' declared facts cannot be ordered");
+        free(e);
+        return NULL;
+    }
     if ((e->lc = lc_new()) == NULL)
         goto out_free;
     pp_table_init(&e->ports, (uint64_t)(uintptr_t)e * 0x9e3779b97f4a7c15ULL ^ 0x5bd1e9955bd1e995ULL);
@@ -461,7 +507,7 @@ static int attach_claims(diag_engine *e, diag_findings *out)
     diag_ctx *ctx = &e->ctx;
     if (ctx->n_explained == 0)
         return 0;
-    (void)diag_ctx_is_explained(ctx, 0);        /* sorts */
+    sort_explained(ctx);
     size_t n_att;
     const lc_attempt *att = lc_attempts(e->lc, &n_att);
     for (size_t i = 0; i < ctx->n_explained; i++) {
@@ -510,7 +556,8 @@ int diag_engine_finish(diag_engine *e, diag_findings *out)
     e->ctx.ports = &e->ports;
     if (e->cfg.vantage == DIAG_VANTAGE_UNKNOWN)
         e->ctx.vantage = infer_vantage(&e->votes);
-    for (size_t i = 0; i < N_DETECTORS; i++) {
+    for (size_t k = 0; k < N_DETECTORS; k++) {
+        size_t i = e->order[k];
         if (detectors[i]->finish == NULL)
             continue;
         e->ctx.cur_detector = (uint32_t)i;

@@ -106,6 +106,7 @@ static int isn_finish(void *p, diag_ctx *ctx, diag_findings *out)
 
 const diag_detector diag_det_isn_not_increasing = {
     .id = "isn-not-increasing",
+    .reads = DIAG_FACT_TW_JUDGED,
     .create = isn_create,
     .reuse = isn_reuse,
     .finish = isn_finish,

@@ -245,6 +245,7 @@ static int nh_finish(void *vst, diag_ctx *ctx, diag_findings *out)
 
 const diag_detector diag_det_nat_multiple_hosts = {
     .id = "nat-multiple-hosts",
+    .provides = DIAG_FACT_HOSTS,
     .create = nh_create,
     .conn = nh_conn,
     .reuse = nh_reuse,

@@ -412,6 +412,7 @@ out:
 
 const diag_detector diag_det_nat_timewait_mismatch = {
     .id = "nat-timewait-mismatch",
+    .reads = DIAG_FACT_TW_JUDGED,
     .create = m_create,
     .finish = m_finish,
     .destroy = m_destroy,

@@ -348,6 +348,8 @@ static int pw_finish(void *vst, diag_ctx *ctx, diag_findings *out)
 
 const diag_detector diag_det_paws_reject = {
     .id = "paws-reject",
+    .reads = DIAG_FACT_HOSTS,
+    .provides = DIAG_FACT_PAWS_DROPS,
     .create = pw_create,
     .packet = pw_packet,
     .conn = pw_conn,

@@ -298,5 +298,6 @@ static int pe_finish(void *p, diag_ctx *ctx, diag_findings *out)
 
 const diag_detector diag_det_port_exhaustion = {
     .id = "port-exhaustion",
+    .reads = DIAG_FACT_PAWS_DROPS | DIAG_FACT_TW_JUDGED,
     .finish = pe_finish,
 };

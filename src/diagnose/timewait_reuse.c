@@ -307,6 +307,8 @@ static int tw_finish(void *p, diag_ctx *ctx, diag_findings *out)
 
 const diag_detector diag_det_timewait_reuse = {
     .id = "timewait-reuse",
+    .reads = DIAG_FACT_PAWS_DROPS,
+    .provides = DIAG_FACT_TW_JUDGED,
     .create = tw_create,
     .conn = tw_conn,
     .reuse = tw_reuse,

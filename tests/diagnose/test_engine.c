@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "conn_builder.h"
+#include "diagnose/diag_internal.h"
 #include "tcpdoctor/diagnose.h"
 
 static diag_engine *engine(enum diag_vantage v)
@@ -157,10 +158,57 @@ static void many_findings_of_one_id_are_said_once_beyond_ten(void **state)
     diag_engine_free(e);
 }
 
+/* The final passes are ordered by the facts detectors declare, whatever
+ * the list's order: a reader after every provider of what it reads. */
+static const diag_detector fake_hosts = { .id = "hosts", .provides = DIAG_FACT_HOSTS };
+static const diag_detector fake_paws = { .id = "paws", .reads = DIAG_FACT_HOSTS,
+                                         .provides = DIAG_FACT_PAWS_DROPS };
+static const diag_detector fake_tw = { .id = "tw", .reads = DIAG_FACT_PAWS_DROPS,
+                                       .provides = DIAG_FACT_TW_JUDGED };
+static const diag_detector fake_mismatch = { .id = "mismatch", .reads = DIAG_FACT_TW_JUDGED };
+static const diag_detector fake_ports = { .id = "ports",
+                                          .reads = DIAG_FACT_PAWS_DROPS | DIAG_FACT_TW_JUDGED };
+static const diag_detector fake_plain = { .id = "plain" };
+
+static size_t pos_of(const diag_detector *const *list, const size_t *order, size_t n,
+                     const diag_detector *d)
+{
+    for (size_t k = 0; k < n; k++)
+        if (list[order[k]] == d)
+            return k;
+    fail_msg("%s not ordered", d->id);
+    return n;
+}
+
+static void final_passes_follow_the_declared_facts_not_the_list(void **state)
+{
+    (void)state;
+    const diag_detector *const reversed[] = { &fake_plain, &fake_ports, &fake_mismatch,
+                                              &fake_tw, &fake_paws, &fake_hosts };
+    size_t order[6];
+    assert_int_equal(diag_detectors_order(reversed, 6, order), 0);
+    assert_true(pos_of(reversed, order, 6, &fake_hosts) < pos_of(reversed, order, 6, &fake_paws));
+    assert_true(pos_of(reversed, order, 6, &fake_paws) < pos_of(reversed, order, 6, &fake_tw));
+    assert_true(pos_of(reversed, order, 6, &fake_tw) < pos_of(reversed, order, 6, &fake_mismatch));
+    assert_true(pos_of(reversed, order, 6, &fake_tw) < pos_of(reversed, order, 6, &fake_ports));
+    assert_int_equal(pos_of(reversed, order, 6, &fake_plain), 0);   /* list order otherwise */
+
+    /* a fact nobody provides, and a cycle, cannot be ordered */
+    const diag_detector *const orphan[] = { &fake_plain, &fake_mismatch };
+    assert_int_equal(diag_detectors_order(orphan, 2, order), -1);
+    static const diag_detector a = { .id = "a", .reads = DIAG_FACT_HOSTS,
+                                     .provides = DIAG_FACT_PAWS_DROPS };
+    static const diag_detector b = { .id = "b", .reads = DIAG_FACT_PAWS_DROPS,
+                                     .provides = DIAG_FACT_HOSTS };
+    const diag_detector *const cycle[] = { &a, &b };
+    assert_int_equal(diag_detectors_order(cycle, 2, order), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(many_findings_of_one_id_are_said_once_beyond_ten),
+        cmocka_unit_test(final_passes_follow_the_declared_facts_not_the_list),
         cmocka_unit_test(fast_synack_slow_ack_is_the_server_side),
         cmocka_unit_test(slow_synack_fast_ack_is_the_client_side),
         cmocka_unit_test(two_halves_of_the_round_trip_is_the_path),
