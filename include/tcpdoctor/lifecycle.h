@@ -43,7 +43,8 @@ enum lc_detail {
     LC_D_SERVER_RST,        /* reset: the server reset with the client's data unacknowledged */
     LC_D_THIRD_PARTY,       /* reset: the RST's TTL is not the sender's */
     /* no-verdict reasons */
-    LC_D_ENDED_INSIDE,      /* the capture ended within one retransmission timeout of it */
+    LC_D_ENDED_INSIDE,      /* the capture ended (or paused: a gap) within one
+                               retransmission timeout of it */
     LC_D_ONE_DIRECTION,     /* the capture shows nothing sent to the client (one-sided) */
     LC_D_ANSWER_NOT_CAPTURED, /* SYN-ACK missing, but the client's ACKs show it came */
     LC_D_NO_CLIENT_ANSWER,  /* a SYN-ACK, then nothing from the client: packets missing */
@@ -103,6 +104,7 @@ typedef struct lc_accounting {
     uint64_t evicted;               /* attempts pushed out of a full table
                                        before they ended (flow.h FLOW_END_EVICTED) */
     uint64_t probes;                /* attempts that are a scan's probes */
+    uint64_t gaps;                  /* stretches of 300 s or more without a packet */
     uint64_t scanners;              /* sources found scanning */
 } lc_accounting;
 

@@ -18,6 +18,13 @@
 /* Data outstanding this long at the capture's end, with no progress, is a
  * stall; less is "the capture ended inside it" (two RTOs) (ns). */
 #define LC_STALL_EDGE_NS 3000000000LL
+/* No packet for this long is a gap in the capture (files merged, a
+ * capture stopped and restarted): attempts just before it are judged as at
+ * the capture's end.  Longer than any TIME_WAIT (Windows 2003: 240 s) (ns). */
+#define LC_GAP_NS (300LL * 1000000000LL)
+/* Gaps remembered; more are counted. */
+#define LC_MAX_GAPS 64
+
 /* An RST whose TTL differs from the sender's other packets by more than
  * this many hops came from somewhere else (a middlebox injecting it). */
 #define LC_TTL_FOREIGN 5

@@ -24,7 +24,9 @@
  *     sent to (a one-sided capture, or an asymmetric route) has no
  *     verdict: the answer may have gone by another way;
  *   - an unanswered SYN or a stall within a retransmission timeout of the
- *     capture's end has no verdict: the answer may not have come yet.
+ *     capture's end, or of a gap in it (no packet for LC_GAP_NS: files
+ *     merged, a capture restarted), has no verdict: the answer may not
+ *     have come yet, or not into the capture.
  *
  * Limits.  ICMP errors are kept until the end (a few per failure; a flood
  * of them costs 96 bytes each).  The host table grows with the addresses
@@ -77,6 +79,8 @@ struct lc_stage {
     uint64_t seed;
     int64_t  first_ts, last_ts;
     bool     have_ts;
+    int64_t  gap_from[LC_MAX_GAPS];  /* the capture's gaps (LC_GAP_NS), in order */
+    size_t   n_gaps;
     lc_accounting acc;
     bool     oom;
     bool     finished;
@@ -212,6 +216,11 @@ void lc_packet(lc_stage *s, const pkt_view *v, enum pkt_status st)
         s->first_ts = s->last_ts = v->ts_ns;
         s->have_ts = true;
     }
+    if (v->ts_ns - s->last_ts > LC_GAP_NS) {
+        if (s->n_gaps < LC_MAX_GAPS)
+            s->gap_from[s->n_gaps++] = s->last_ts;
+        s->acc.gaps++;
+    }
     if (v->ts_ns > s->last_ts)
         s->last_ts = v->ts_ns;
     if (st != PKT_NOT_TCP || !v->has_icmp_err)
@@ -342,6 +351,16 @@ static int cmp_double(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+/* Where the stretch of capture that holds time t ends: the next gap, or
+ * the capture's end.  Past the gaps remembered, the capture's end. */
+static int64_t stretch_end(const lc_stage *s, int64_t t)
+{
+    for (size_t i = 0; i < s->n_gaps; i++)
+        if (s->gap_from[i] >= t)
+            return s->gap_from[i];
+    return s->last_ts;
+}
+
 static void settle(lc_stage *s, lc_attempt *a)
 {
     if (a->outcome == LC_UNANSWERED && s->n_icmp > 0) {
@@ -386,7 +405,7 @@ static void settle(lc_stage *s, lc_attempt *a)
         room = (int64_t)(a->delay_s * 2e9) > LC_RTO_NS ? (int64_t)(a->delay_s * 2e9) : LC_RTO_NS;
     else if (a->outcome == LC_UNANSWERED)
         room = LC_SYN_EDGE_NS;
-    if (s->last_ts - a->decisive_ts < room) {
+    if (stretch_end(s, a->decisive_ts) - a->decisive_ts < room) {
         a->outcome = LC_NO_VERDICT;
         a->detail = LC_D_ENDED_INSIDE;
     } else if (a->outcome == LC_UNANSWERED && a->syns == 1 && !a->client_reset) {

@@ -26,7 +26,7 @@ static const struct {
     [LC_D_CAPTURE_END] = { "capture-end", "still unacknowledged when the capture ended" },
     [LC_D_SERVER_RST] = { "server-rst", "the server reset with the client's data unacknowledged" },
     [LC_D_THIRD_PARTY] = { "third-party", "an RST whose TTL is not its sender's" },
-    [LC_D_ENDED_INSIDE] = { "ended-inside", "the capture ended within a retransmission timeout of it" },
+    [LC_D_ENDED_INSIDE] = { "ended-inside", "the capture ended, or paused 300 s or more, within a retransmission timeout of it" },
     [LC_D_ONE_DIRECTION] = { "one-direction", "the capture shows no packet sent to the client at all (one-sided)" },
     [LC_D_ANSWER_NOT_CAPTURED] = { "answer-not-captured", "no SYN-ACK or server packet captured, but the client's ACKs show one came" },
     [LC_D_NO_CLIENT_ANSWER] = { "no-client-answer", "a SYN-ACK, then nothing from the client (every stack answers one: the capture misses packets or was cut)" },

@@ -53,6 +53,10 @@ void rep_accounting_text(FILE *out, const diag_accounting *acc, const char *bold
         fprintf(out, "No verdict on %" PRIu64 " attempt%s: %s.\n", n, plural(n, "", "s"),
                 lc_detail_words((enum lc_detail)d));
     }
+    if (a->gaps > 0)
+        fprintf(out, "The capture has %" PRIu64 " gap%s of 300 s or more without a packet (files "
+                "merged, a capture restarted): attempts just before %s are judged as at the "
+                "capture's end.\n", a->gaps, plural(a->gaps, "", "s"), plural(a->gaps, "it", "one"));
     if (a->evicted > 0)
         fprintf(out, "The connection table was full: %" PRIu64 " connection%s pushed out of it "
                 "early (raise --max-flows): a later attempt on the same 4-tuple is not paired "
@@ -134,8 +138,9 @@ void rep_accounting_json(FILE *out, const diag_accounting *acc, const diag_findi
     fputs(",\"slow_delay_max_s\":", out);
     jdouble(out, a->slow_max_s);
     fprintf(out, ",\"duplicate_frames\":%" PRIu64 ",\"icmp_errors\":%" PRIu64
-            ",\"icmp_matched\":%" PRIu64 ",\"evicted\":%" PRIu64 "},\"attempts_not_ok\":[",
-            a->duplicate_frames, a->icmp_errors, a->icmp_matched, a->evicted);
+            ",\"icmp_matched\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"gaps\":%" PRIu64
+            "},\"attempts_not_ok\":[",
+            a->duplicate_frames, a->icmp_errors, a->icmp_matched, a->evicted, a->gaps);
     for (size_t i = 0; i < acc->n_attempts; i++) {
         const lc_attempt *t = &acc->attempts[i];
         fprintf(out, "%s{\"first_packet\":%" PRIu64 ",\"time\":", i ? "," : "", t->first_packet);
