@@ -140,6 +140,30 @@ static void a_lone_syn_never_retried_is_abandoned(void **state)
     lc_free(s);
 }
 
+/* The same lone SYN just before a gap of 300 s or more without a packet
+ * (files merged): judged as at the capture's end. */
+static void a_lone_syn_before_a_gap_has_no_verdict(void **state)
+{
+    (void)state;
+    lc_stage *s = lc_new();
+    flow_conn c[3] = { healthy(40000, 1, 0.0), attempt(40001, 20, 10.0, FLOW_HS_NONE, false, 1, 0),
+                       healthy(40002, 40, 1000.0) };
+    pkt_view v;
+    memset(&v, 0, sizeof v);
+    double at[] = { 0.0, 10.0, 1000.0 };
+    for (int i = 0; i < 3; i++) {
+        v.num = 1 + (uint64_t)i;
+        v.ts_ns = TB_T0 + TB_S(at[i]);
+        lc_packet(s, &v, PKT_TCP);
+    }
+    const lc_attempt *a = run(s, c, 3, 20);
+    assert_non_null(a);
+    assert_int_equal(a->outcome, LC_NO_VERDICT);
+    assert_int_equal(a->detail, LC_D_ENDED_INSIDE);
+    assert_int_equal(lc_account(s)->gaps, 1);
+    lc_free(s);
+}
+
 /* A one-sided capture: nothing sent to the client anywhere. */
 static void unanswered_syns_of_a_client_never_seen_receiving_have_no_verdict(void **state)
 {
@@ -410,6 +434,7 @@ int main(void)
         cmocka_unit_test(three_unanswered_syns_are_unanswered_even_at_the_end),
         cmocka_unit_test(a_lone_syn_at_the_end_has_no_verdict),
         cmocka_unit_test(a_lone_syn_never_retried_is_abandoned),
+        cmocka_unit_test(a_lone_syn_before_a_gap_has_no_verdict),
         cmocka_unit_test(unanswered_syns_of_a_client_never_seen_receiving_have_no_verdict),
         cmocka_unit_test(a_missing_synack_with_data_both_ways_is_ok),
         cmocka_unit_test(a_missing_synack_and_no_server_packet_has_no_verdict),
