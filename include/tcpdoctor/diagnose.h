@@ -141,7 +141,16 @@ typedef struct diag_cat_entry {
                                    are about the same server: the text
                                    report gives it one line under it (NULL:
                                    a cause of its own) */
+    const char *params;         /* the parameters it may carry, with their
+                                   units: "name:unit; name:unit" (an empty
+                                   unit: a count); every finding of the id
+                                   may also carry "findings:findings" when it
+                                   stands for several (diag_findings_cap) */
 } diag_cat_entry;
+
+/* The unit the catalogue gives parameter `name` of finding `id` into buf;
+ * false when the catalogue does not list it for that id. */
+bool diag_catalogue_param(const char *id, const char *name, char *buf, size_t len);
 
 const diag_cat_entry *diag_catalogue(size_t *n);
 /* The entry of a finding id, NULL when the tool has no such finding. */

@@ -77,6 +77,11 @@ void rep_findings_json(FILE *out, const diag_findings *fs, const rep_run_info *i
  * newline). */
 void rep_finding_json(FILE *out, const diag_finding *f);
 
+/* Every finding the tool can raise (the catalogue): a text list, or a
+ * JSON array of {id, title, raised_by, severity, seeds, residual,
+ * folds_under, params: {name: unit}}. */
+void rep_catalogue(FILE *out, bool json);
+
 /* One finding on one line: "WARNING timewait-reuse: summary (N events)",
  * no newline.  color: ANSI colours. */
 void rep_finding_line(FILE *out, const diag_finding *f, bool color);

@@ -31,6 +31,9 @@ static void analyze_usage(FILE *out)
           "  --linger SECONDS           keep a closed 4-tuple this long (default 300)\n"
           "  -v, --verbose              text: every finding in full (consequences are\n"
           "                             otherwise one line under their cause)\n"
+          "  --list-findings            every finding the tool can raise, with its\n"
+          "                             severity rule and parameters (with --format json:\n"
+          "                             as JSON), and exit\n"
           "  -h, --help\n"
           "\n"
           "Exit status: 0 no warning or error, 1 findings of severity warning or error,\n"
@@ -45,7 +48,8 @@ static void to_engine(void *ctx, const pkt_view *v, enum pkt_status st)
 
 int cmd_analyze(int argc, char **argv)
 {
-    enum { O_HELP, O_FORMAT, O_OUT, O_NOCOLOR, O_VANTAGE, O_MAXFLOWS, O_LINGER, O_VERBOSE };
+    enum { O_HELP, O_FORMAT, O_OUT, O_NOCOLOR, O_VANTAGE, O_MAXFLOWS, O_LINGER, O_VERBOSE,
+           O_LIST };
     static const cli_opt opts[] = {
         [O_HELP] = { "--help", "-h", false },
         [O_FORMAT] = { "--format", NULL, true },
@@ -55,6 +59,7 @@ int cmd_analyze(int argc, char **argv)
         [O_MAXFLOWS] = { "--max-flows", NULL, true },
         [O_LINGER] = { "--linger", NULL, true },
         [O_VERBOSE] = { "--verbose", "-v", false },
+        [O_LIST] = { "--list-findings", NULL, false },
     };
     static const char *const formats[] = { "text", "json" };
     static const char *const vantages[] = { "server", "client", "path" };
@@ -74,6 +79,11 @@ int cmd_analyze(int argc, char **argv)
         if (k < 0)
             goto out_args;
         json = k == 1;
+    }
+    if (a.seen[O_LIST]) {
+        rep_catalogue(stdout, json);
+        rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 2;
+        goto out_args;
     }
     if (a.seen[O_VANTAGE]) {
         int k = cli_choice("analyze", "--vantage", a.value[O_VANTAGE], vantages, 3);

@@ -1,4 +1,5 @@
 /* catalogue.c - the one table of finding ids: title, who raises them, severity rule, remedies. */
+#include <stdio.h>
 #include <string.h>
 
 #include "tcpdoctor/diagnose.h"
@@ -17,41 +18,56 @@
 static const diag_cat_entry catalogue[] = {
     { "timewait-reuse", "4-tuple reused into the closer's TIME_WAIT", DIAG_CAT_ANALYZE,
       "warning; error if an attempt never connected; info when the reuse was accepted",
-      "000, 001", false, "nat-timewait-mismatch" },
+      "000, 001", false, "nat-timewait-mismatch",
+      "gap_min_s:s; gap_max_s:s; delay_max_s:s; failed:attempts; stale_acks:; servers:; answer_ttl:; synack_options_compared:answers; linked_to_other_host:" },
     { "nat-timewait-mismatch", "NAT reuses ports sooner than the server's TIME_WAIT",
-      DIAG_CAT_ANALYZE, "warning; error if attempts failed", "000", false, NULL },
+      DIAG_CAT_ANALYZE, "warning; error if attempts failed", "000", false, NULL,
+      "nat_reuse_s:s; nat_reuse_median_s:s; server_timewait_min_s:s; server_timewait_max_s:s; reuses:; rejected:" },
     { "isn-not-increasing", "reused 4-tuple with an ISN below the old connection's",
       DIAG_CAT_ANALYZE, "warning when the reuse was refused; info if accepted", "001", false,
-      "nat-timewait-mismatch" },
+      "nat-timewait-mismatch",
+      "reuses:; isn_not_above:; rejected:; prev_final_seq:; new_isn:; other_host:" },
     { "paws-reject", "SYNs dropped by a per-host timestamp check behind NAT",
-      DIAG_CAT_ANALYZE, "warning; error if attempts never connected", "002, 004", false, NULL },
+      DIAG_CAT_ANALYZE, "warning; error if attempts never connected", "002, 004", false, NULL,
+      "dropped_syns:SYNs; hosts_min:hosts; ts_gap_min:ticks; attempts:; never_connected:attempts; delay_max_s:s; record_lifetime_s:s; answered_above:SYNs; contradictions:SYNs" },
     { "nat-multiple-hosts", "several hosts behind one address", DIAG_CAT_ANALYZE, "info",
-      "002", false, NULL },
+      "002", false, NULL,
+      "hosts_min:hosts; ts_clocks:clocks; ttl_initials:; syn_layouts:; connections:" },
     { "port-exhaustion", "a port pool at its ceiling", DIAG_CAT_ANALYZE | DIAG_CAT_AUDIT,
       "error when attempts failed at the ports' plateau; warning when they waited, or on a "
       "proven range (256 ports or more) in use; info on a few ports all in use",
-      "001, 003", false, NULL },
+      "001, 003", false, NULL,
+      "hold_s:s; max_rate:conn/s; pool_low:; pool_high:; pool_size:ports; peak_in_use:ports; failed_attempts:; delayed_attempts:; connections:; reuses:; full_s:s; usable_ports:ports; ports_in_use:ports; headroom:ports; timewait:sockets; next_free_s:s; all_timewait_free_s:s" },
     { "timewait-accumulation", "TIME_WAIT piling up near the port budget",
       DIAG_CAT_ANALYZE | DIAG_CAT_AUDIT,
       "error when attempts failed with TIME_WAIT holding the pool; warning near a proven budget",
-      "001, 003", false, NULL },
-    { "abortive-close", "connections ended with RST", DIAG_CAT_ANALYZE, "info", "003", false, NULL },
+      "001, 003", false, NULL,
+      "peak_timewait:tuples; port_budget:ports; closer_share:; timewait_s:s; timewait_occupancy:; failed_attempts:; close_rate:conn/s; projected_timewait:tuples; timewait:sockets; timewait_share:; max_tw_buckets:sockets; timewait_overflow:connections" },
+    { "abortive-close", "connections ended with RST", DIAG_CAT_ANALYZE, "info", "003", false, NULL,
+      "connections:; share:of established" },
     { "fragmented-tcp", "TCP in IP fragments, and what became of them", DIAG_CAT_ANALYZE,
       "warning when fragments were lost; error if the connection failed; info when delivered",
-      "004", false, NULL },
+      "004", false, NULL,
+      "fragmented_segments:; unacknowledged:; retransmitted:; max_datagram:bytes; df_clear:; incomplete:; connections_failed:; connections:; missing_bytes:bytes; orphan_datagrams:" },
     { "connection-refused", "SYNs refused by RST or ICMP", DIAG_CAT_ANALYZE,
       "warning; error when the endpoint also accepted connections (intermittent refusals)",
-      "all", false, NULL },
+      "all", false, NULL,
+      "attempts:attempts; by_rst:attempts; by_icmp:attempts; by_device:attempts; connected:attempts" },
     { "syn-unanswered", "SYNs nothing answered, cause unknown", DIAG_CAT_ANALYZE, "warning",
-      "all", true, NULL },
+      "all", true, NULL,
+      "attempts:attempts; syns:SYNs" },
     { "unexplained-failures", "failed or slow attempts no finding explains", DIAG_CAT_ANALYZE,
       "warning; error when they are a tenth of the attempts or more; info when only slow",
-      "all", true, NULL },
-    { "scan", "one source probing many ports or hosts", DIAG_CAT_ANALYZE, "info", "-", false, NULL },
+      "all", true, NULL,
+      "failed:attempts; slow:attempts" },
+    { "scan", "one source probing many ports or hosts", DIAG_CAT_ANALYZE, "info", "-", false, NULL,
+      "probes:attempts; refused:attempts; unanswered:attempts; duration_s:s" },
     { "tw-recycle-enabled", "net.ipv4.tcp_tw_recycle is on", DIAG_CAT_AUDIT,
-      "error while timestamps are on; warning otherwise", "002", false, NULL },
+      "error while timestamps are on; warning otherwise", "002", false, NULL,
+      "tw_recycle:; paws_passive:SYNs; listen_drops:SYNs; record_lifetime_s:s" },
     { "conntrack-pressure", "the conntrack table near full", DIAG_CAT_AUDIT,
-      "warning near the limit; error at the limit, or near it with entries dropped", "003", false, NULL },
+      "warning near the limit; error at the limit, or near it with entries dropped", "003", false, NULL,
+      "conntrack_count:entries; conntrack_max:entries; usage:; drops:packets; timeout_time_wait_s:s; timeout_close_s:s; timeout_established_s:s" },
 };
 
 const diag_cat_entry *diag_catalogue(size_t *n)
@@ -66,4 +82,33 @@ const diag_cat_entry *diag_catalogue_find(const char *id)
         if (strcmp(catalogue[i].id, id) == 0)
             return &catalogue[i];
     return NULL;
+}
+
+bool diag_catalogue_param(const char *id, const char *name, char *buf, size_t len)
+{
+    const diag_cat_entry *e = diag_catalogue_find(id);
+    if (e == NULL || len == 0)
+        return false;
+    if (strcmp(name, "findings") == 0) {
+        snprintf(buf, len, "findings");
+        return true;
+    }
+    size_t nl = strlen(name);
+    for (const char *p = e->params; p != NULL && *p != '\0';) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        const char *colon = strchr(p, ':');
+        const char *end = strchr(p, ';');
+        if (colon == NULL)
+            return false;
+        if (end == NULL)
+            end = p + strlen(p);
+        if ((size_t)(colon - p) == nl && strncmp(p, name, nl) == 0) {
+            size_t ul = (size_t)(end - colon - 1);
+            snprintf(buf, len, "%.*s", (int)ul, colon + 1);
+            return true;
+        }
+        p = end;
+    }
+    return false;
 }

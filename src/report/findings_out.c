@@ -587,3 +587,60 @@ void rep_finding_text(FILE *out, const diag_finding *f, size_t i, bool color)
     finding_text(out, f, i, color ? &colour : &plain);
 }
 
+
+/* ---- the catalogue (analyze --list-findings) ---------------------------------- */
+
+void rep_catalogue(FILE *out, bool json)
+{
+    size_t n;
+    const diag_cat_entry *c = diag_catalogue(&n);
+    if (json)
+        fputs("[", out);
+    for (size_t i = 0; i < n; i++) {
+        const char *who = c[i].who == (DIAG_CAT_ANALYZE | DIAG_CAT_AUDIT) ? "analyze audit"
+                        : c[i].who == DIAG_CAT_AUDIT ? "audit" : "analyze";
+        if (!json) {
+            fprintf(out, "%-22s %s (%s; field reports %s)\n    severity: %s\n    params: %s\n",
+                    c[i].id, c[i].title, who, c[i].seeds, c[i].severity, c[i].params);
+            continue;
+        }
+        fputs(i ? ",\n{\"id\":" : "\n{\"id\":", out);
+        rep_json_string(out, c[i].id);
+        fputs(",\"title\":", out);
+        rep_json_string(out, c[i].title);
+        fputs(",\"raised_by\":", out);
+        rep_json_string(out, who);
+        fputs(",\"severity\":", out);
+        rep_json_string(out, c[i].severity);
+        fputs(",\"seeds\":", out);
+        rep_json_string(out, c[i].seeds);
+        fprintf(out, ",\"residual\":%s,\"folds_under\":", c[i].residual ? "true" : "false");
+        if (c[i].folds_under != NULL)
+            rep_json_string(out, c[i].folds_under);
+        else
+            fputs("null", out);
+        fputs(",\"params\":{", out);
+        bool first = true;
+        for (const char *p = c[i].params; *p != '\0';) {
+            while (*p == ' ' || *p == ';')
+                p++;
+            const char *colon = strchr(p, ':'), *end = strchr(p, ';');
+            if (colon == NULL)
+                break;
+            if (end == NULL)
+                end = p + strlen(p);
+            char name[64], unit[64];
+            snprintf(name, sizeof name, "%.*s", (int)(colon - p), p);
+            snprintf(unit, sizeof unit, "%.*s", (int)(end - colon - 1), colon + 1);
+            fputs(first ? "" : ",", out);
+            rep_json_string(out, name);
+            fputc(':', out);
+            rep_json_string(out, unit);
+            first = false;
+            p = end;
+        }
+        fputs("}}", out);
+    }
+    if (json)
+        fputs("\n]\n", out);
+}

@@ -56,6 +56,30 @@ with open(EXPECTED, encoding="utf-8") as f:
         else:
             expected.setdefault(cap, [])
 
+# The catalogue (analyze --list-findings): every parameter a finding carries
+# must be listed there for its id, with the same unit.
+catalogue = {c["id"]: c for c in json.loads(subprocess.run(
+    [TD, "analyze", "--list-findings", "--format", "json"], capture_output=True,
+    timeout=60).stdout)}
+
+
+def check_catalogue(cap, finding):
+    entry = catalogue.get(finding["id"])
+    if entry is None:
+        return ["%s: finding %s is not in the catalogue" % (cap, finding["id"])]
+    out = []
+    for name, p in finding["params"].items():
+        if name == "findings":
+            continue
+        if name not in entry["params"]:
+            out.append("%s: %s has param %s, which the catalogue does not list" % (
+                cap, finding["id"], name))
+        elif entry["params"][name] != p["unit"]:
+            out.append("%s: %s.%s in %r, the catalogue says %r" % (
+                cap, finding["id"], name, p["unit"], entry["params"][name]))
+    return out
+
+
 failures = []
 for cap in expected:
     path = os.path.join(DATA, cap)
@@ -70,6 +94,8 @@ for cap in expected:
         failures.append("%s: no JSON (exit %d): %s" % (cap, p.returncode, p.stderr.decode()[:300]))
         continue
     got = doc["findings"]
+    for g in got:
+        failures += check_catalogue(cap, g)
     if cap in vantage and doc["input"]["vantage"] != vantage[cap]:
         failures.append("%s: vantage %s, want %s" % (cap, doc["input"]["vantage"], vantage[cap]))
     want = expected[cap]

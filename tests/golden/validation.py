@@ -11,7 +11,9 @@ verdict is `true` (an alarm one would defend to the person who took the capture,
 the packets) or `false` (a false alarm: there must be none).  This test runs analyze on
 every capture and fails when an alarm has no row, when a row says `false`, or when a
 reviewed alarm is no longer raised (the row must then go: the table says what the tool
-does today).  It also fails when analyze crashes, hangs or exits other than 0, 1, 2.
+does today).  It also fails when analyze crashes, hangs or exits other than 0, 1, 2,
+and when a finding carries a parameter the catalogue (analyze --list-findings) does
+not list for its id with that unit.
 
 usage: validation.py TCPDOCTOR VALIDATION_MD SHARED_DIR [--list]
   --list   print the rows of the alarms raised today (verdict and why to be filled in)
@@ -42,6 +44,24 @@ def captures():
                 yield f"{tag}/{os.path.relpath(path, root)}", path
 
 
+CATALOGUE = None
+
+
+def catalogue_problems(name, finding):
+    """A finding's id and parameters (with units) must be in the catalogue."""
+    global CATALOGUE
+    if CATALOGUE is None:
+        out = subprocess.run([TD, "analyze", "--list-findings", "--format", "json"],
+                             capture_output=True, text=True, timeout=60).stdout
+        CATALOGUE = {c["id"]: c for c in json.loads(out)}
+    entry = CATALOGUE.get(finding["id"])
+    if entry is None:
+        return [f"{name}: {finding['id']} is not in the catalogue"]
+    return [f"{name}: {finding['id']}.{k} ({p['unit']!r}) is not in the catalogue as such"
+            for k, p in finding["params"].items()
+            if k != "findings" and entry["params"].get(k) != p["unit"]]
+
+
 def alarms():
     """{(capture, finding): severity} of today's warnings and errors; problems."""
     got, problems, n = {}, [], 0
@@ -63,6 +83,7 @@ def alarms():
                 problems.append(f"{name}: no JSON report (exit {p.returncode})")
             continue
         for f in doc.get("findings", []):
+            problems += catalogue_problems(name, f)
             if f["severity"] in ("warning", "error"):
                 key = (name, f["id"])
                 worst = got.get(key)
