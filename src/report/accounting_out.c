@@ -13,6 +13,11 @@ static const enum lc_outcome failures[] = {
 };
 #define N_FAILURES (sizeof failures / sizeof failures[0])
 
+/* attempts_not_ok lists the first this many (by first packet); a SYN flood
+ * of millions would otherwise make a JSON report of gigabytes.  The rest
+ * are counted (attempts_not_ok_omitted) and are in the accounting. */
+#define REP_MAX_ATTEMPTS 10000
+
 static const char *plural(uint64_t n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
@@ -141,7 +146,8 @@ void rep_accounting_json(FILE *out, const diag_accounting *acc, const diag_findi
             ",\"icmp_matched\":%" PRIu64 ",\"evicted\":%" PRIu64 ",\"gaps\":%" PRIu64
             "},\"attempts_not_ok\":[",
             a->duplicate_frames, a->icmp_errors, a->icmp_matched, a->evicted, a->gaps);
-    for (size_t i = 0; i < acc->n_attempts; i++) {
+    size_t listed = acc->n_attempts < REP_MAX_ATTEMPTS ? acc->n_attempts : REP_MAX_ATTEMPTS;
+    for (size_t i = 0; i < listed; i++) {
         const lc_attempt *t = &acc->attempts[i];
         fprintf(out, "%s{\"first_packet\":%" PRIu64 ",\"time\":", i ? "," : "", t->first_packet);
         rep_json_time(out, t->first_ts);
@@ -170,5 +176,5 @@ void rep_accounting_json(FILE *out, const diag_accounting *acc, const diag_findi
         claimed_by_json(out, fs, t->first_packet);
         fputc('}', out);
     }
-    fputc(']', out);
+    fprintf(out, "],\"attempts_not_ok_omitted\":%zu", acc->n_attempts - listed);
 }

@@ -14,8 +14,9 @@ void rep_finding_text(FILE *out, const diag_finding *f, size_t i, bool color);
 
 /* The accounting paragraph that opens the text report (accounting_out.c). */
 void rep_accounting_text(FILE *out, const diag_accounting *acc, const char *bold, const char *reset);
-/* "accounting":{...},"attempts_not_ok":[...] (two members of the report's
- * object, no surrounding braces); claimed_by from the findings' claims. */
+/* "accounting":{...},"attempts_not_ok":[...],"attempts_not_ok_omitted":N
+ * (members of the report's object, no surrounding braces); claimed_by from
+ * the findings' claims. */
 void rep_accounting_json(FILE *out, const diag_accounting *acc, const diag_findings *fs);
 
 #endif
