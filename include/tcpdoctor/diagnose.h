@@ -148,6 +148,18 @@ typedef struct diag_cat_entry {
                                    stands for several (diag_findings_cap) */
 } diag_cat_entry;
 
+/* Confidence levels by name (catalogue.c): a finding's confidence in words. */
+typedef struct diag_conf_level {
+    const char *name;       /* "proven", "strong", "likely", "possible" */
+    double min;             /* lowest confidence with this name */
+    const char *meaning;
+} diag_conf_level;
+
+/* The level of a confidence (0..1); never NULL. */
+const diag_conf_level *diag_confidence_level(double confidence);
+/* All levels, highest first. */
+const diag_conf_level *diag_confidence_levels(size_t *n);
+
 /* The unit the catalogue gives parameter `name` of finding `id` into buf;
  * false when the catalogue does not list it for that id. */
 bool diag_catalogue_param(const char *id, const char *name, char *buf, size_t len);

@@ -112,3 +112,30 @@ bool diag_catalogue_param(const char *id, const char *name, char *buf, size_t le
     }
     return false;
 }
+
+/*
+ * Confidence in words: how much of the cause the packets show.  A
+ * detector computes a number from its evidence; these names are what the
+ * report says of it, the same for every finding.
+ */
+static const diag_conf_level levels[] = {
+    { "proven", 0.9, "the packets show the mechanism itself (e.g. a reused 4-tuple answered "
+                     "by the old connection's ACK)" },
+    { "strong", 0.75, "the packets fit this cause and rule out the usual others" },
+    { "likely", 0.55, "the packets fit this cause; another one is not ruled out" },
+    { "possible", 0.0, "a pattern worth checking, not a proof" },
+};
+
+const diag_conf_level *diag_confidence_level(double confidence)
+{
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (confidence >= levels[i].min)
+            return &levels[i];
+    return &levels[sizeof levels / sizeof levels[0] - 1];
+}
+
+const diag_conf_level *diag_confidence_levels(size_t *n)
+{
+    *n = sizeof levels / sizeof levels[0];
+    return levels;
+}

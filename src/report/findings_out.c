@@ -165,9 +165,10 @@ static void finding_text_seen(FILE *out, const diag_finding *f, size_t i, const 
     for (char *s = sev; *s; s++)
         *s = (char)(*s - (*s >= 'a' && *s <= 'z' ? 32 : 0));
     subject_text(f, subj, sizeof subj);
-    fprintf(out, "%s[%zu] %s%-7s%s %s%s%s%s%s  (confidence %.0f%%)\n", c->bold, i + 1,
+    fprintf(out, "%s[%zu] %s%-7s%s %s%s%s%s%s  (confidence %.0f%%, %s)\n", c->bold, i + 1,
             sev_colour(c, f->severity), sev, c->reset, c->bold, f->id, c->reset,
-            subj[0] ? "  " : "", subj, f->confidence * 100.0);
+            subj[0] ? "  " : "", subj, f->confidence * 100.0,
+            diag_confidence_level(f->confidence)->name);
     if (f->summary != NULL)
         wrapped(out, f->summary, 4);
     if (f->n_claims > 0) {
@@ -431,6 +432,8 @@ static void finding_json(FILE *out, const diag_finding *f)
     rep_json_string(out, diag_severity_name(f->severity));
     fputs(",\"confidence\":", out);
     jnum(out, f->confidence);
+    fputs(",\"confidence_level\":", out);
+    rep_json_string(out, diag_confidence_level(f->confidence)->name);
     fprintf(out, ",\"events\":%" PRIu64 ",\"summary\":", f->events);
     rep_json_string(out, f->summary ? f->summary : "");
     fputs(",\"explanation\":", out);
@@ -641,6 +644,13 @@ void rep_catalogue(FILE *out, bool json)
         }
         fputs("}}", out);
     }
-    if (json)
+    if (json) {
         fputs("\n]\n", out);
+        return;
+    }
+    size_t nl;
+    const diag_conf_level *lv = diag_confidence_levels(&nl);
+    fputs("\nconfidence levels:\n", out);
+    for (size_t i = 0; i < nl; i++)
+        fprintf(out, "    %-9s from %3.0f%%: %s\n", lv[i].name, lv[i].min * 100.0, lv[i].meaning);
 }
