@@ -55,7 +55,23 @@ typedef struct diag_param {
 typedef struct diag_remedy {
     char *action;           /* what to do */
     char *tradeoff;         /* what it costs or risks */
+    const char *id;         /* the catalogue's remedy id (diag_remedy_shared()), or
+                               NULL for one said by a single finding */
 } diag_remedy;
+
+/* Remedies more than one finding gives (analyze's and audit's alike): one
+ * wording each, in the catalogue (catalogue.c). */
+enum diag_remedy_id {
+    DIAG_REM_SERVER_CLOSES,         /* TIME_WAIT moved to the server */
+    DIAG_REM_REUSE_CONNECTIONS,     /* keep-alive, pooling */
+    DIAG_REM_TW_REUSE,              /* net.ipv4.tcp_tw_reuse = 1 */
+    DIAG_REM_WIDEN_PORT_RANGE,      /* ip_local_port_range, dynamicport */
+    DIAG_REM_MORE_SOURCES,          /* more source addresses */
+    DIAG_REM_RST_CLOSE,             /* SO_LINGER 0 */
+    DIAG_REM_TW_RECYCLE_OFF,        /* net.ipv4.tcp_tw_recycle = 0 */
+    DIAG_REM_UPGRADE_LINUX,         /* Linux 4.12 or later */
+    DIAG_REM_COUNT
+};
 
 #define DIAG_MAX_EVIDENCE 40    /* evidence lines kept per finding; more are counted */
 
@@ -117,6 +133,10 @@ void diag_param_max(diag_param *p, double max);
 void diag_param_note(diag_param *p, const char *fmt, ...)
     DIAG_PRINTF(2, 3);
 void diag_remedy_add(diag_finding *f, const char *action, const char *tradeoff);
+/* Add one of the catalogue's shared remedies (its id goes into the JSON). */
+void diag_remedy_shared(diag_finding *f, enum diag_remedy_id id);
+/* The catalogue's id of a shared remedy ("tw-reuse"), NULL when out of range. */
+const char *diag_remedy_name(enum diag_remedy_id id);
 const diag_param *diag_param_get(const diag_finding *f, const char *name);
 /* The finding explains the attempt that began at first_packet (its claims
  * stay rising: a claim not above the last is ignored).  0 or -ENOMEM. */

@@ -117,10 +117,8 @@ static int tw_recycle(const audit_snapshot *s, diag_findings *out)
     diag_param_add(f, "listen_drops", (double)counter(s, AC_LISTEN_DROPS), "SYNs");
     diag_param_note(diag_param_add(f, "record_lifetime_s", 60, "s"),
                     "TCP_PAWS_MSL: how long a remembered timestamp blocks older clocks");
-    diag_remedy_add(f, "Set net.ipv4.tcp_tw_recycle = 0 (sysctl -w, and remove it from /etc/sysctl.conf and /etc/sysctl.d/).",
-                    "TIME_WAIT lasts 60 s again; if it was turned on to save ports, let the clients close first or use tcp_tw_reuse = 1 on the host that connects.");
-    diag_remedy_add(f, "Upgrade to Linux 4.12 or later, where the option and the per-host check no longer exist.",
-                    "A kernel upgrade; sysctl files that still set it then fail to apply that line.");
+    diag_remedy_shared(f, DIAG_REM_TW_RECYCLE_OFF);
+    diag_remedy_shared(f, DIAG_REM_UPGRADE_LINUX);
     diag_remedy_add(f, "As a stopgap, turn off tcp_timestamps on this host: the check needs them.",
                     "Loses PAWS protection and RTT measurement on fast links, and tcp_tw_reuse stops working.");
     return 0;
@@ -140,19 +138,15 @@ static void port_remedies(diag_finding *f, const audit_snapshot *s, bool timewai
 {
     const audit_sysctl *reuse = sc(s, AS_TW_REUSE);
     if (timewait_heavy)
-        diag_remedy_add(f, "Let the server close first (HTTP: the server ends the connection, or the client keeps it open): TIME_WAIT then sits on the server, where it costs no port.",
-                        "The server holds the TIME_WAIT tuples instead (a few hundred bytes each); needs the application protocol to allow it.");
-    diag_remedy_add(f, "Reuse connections (keep-alive, a connection pool) instead of opening one per request.",
-                    "Application or proxy configuration; idle pooled connections hold a port and backend resources.");
-    diag_remedy_add(f, "Widen net.ipv4.ip_local_port_range (e.g. 10000 65000) and list the ports local services listen on in ip_local_reserved_ports.",
-                    "Ephemeral ports may collide with services started later that use fixed ports in the range.");
-    if (timewait_heavy)
-        diag_remedy_add(f, reuse != NULL && reuse->value == 1
-                               ? "tcp_tw_reuse is already 1: check that both ends use TCP timestamps (it needs them) and that tcp_tw_reuse_delay is short."
-                               : "Set net.ipv4.tcp_tw_reuse = 1 on this host (with tcp_timestamps = 1): connect() then takes over a TIME_WAIT tuple older than tcp_tw_reuse_delay (1 s).",
+        diag_remedy_shared(f, DIAG_REM_SERVER_CLOSES);
+    diag_remedy_shared(f, DIAG_REM_REUSE_CONNECTIONS);
+    diag_remedy_shared(f, DIAG_REM_WIDEN_PORT_RANGE);
+    if (timewait_heavy && reuse != NULL && reuse->value == 1)
+        diag_remedy_add(f, "tcp_tw_reuse is already 1: check that both ends use TCP timestamps (it needs them) and that tcp_tw_reuse_delay is short.",
                         "Relies on timestamps (PAWS) to keep old duplicates out; a middlebox that strips timestamps defeats it.");
-    diag_remedy_add(f, "Spread the connections over more tuples: more destination addresses or ports, or more source addresses (IP_BIND_ADDRESS_NO_PORT with bind() to each).",
-                    "More addresses to configure and balance over.");
+    else if (timewait_heavy)
+        diag_remedy_shared(f, DIAG_REM_TW_REUSE);
+    diag_remedy_shared(f, DIAG_REM_MORE_SOURCES);
 }
 
 /* The words, evidence and numbers of one port-exhaustion finding. */

@@ -139,3 +139,68 @@ const diag_conf_level *diag_confidence_levels(size_t *n)
     *n = sizeof levels / sizeof levels[0];
     return levels;
 }
+
+/* The remedies several findings give, analyze's and audit's alike: one
+ * wording each (what to do; what it costs or risks). */
+static const struct {
+    const char *id;
+    const char *action;
+    const char *tradeoff;
+} remedies[DIAG_REM_COUNT] = {
+    [DIAG_REM_SERVER_CLOSES] = { "server-closes",
+        "Let the server close first (HTTP: the server ends keep-alive connections, or the "
+        "client keeps them open), so TIME_WAIT sits on the server, where it costs no port",
+        "the server holds the TIME_WAIT tuples instead (memory only) and the application "
+        "protocol must allow it; a NAT in front of the clients that reuses ports sooner than "
+        "the server's TIME_WAIT then meets it (nat-timewait-mismatch)" },
+    [DIAG_REM_REUSE_CONNECTIONS] = { "reuse-connections",
+        "Reuse connections (keep-alive, a connection pool) instead of opening one per request",
+        "application or proxy configuration; idle pooled connections hold ports and backend "
+        "resources" },
+    [DIAG_REM_TW_REUSE] = { "tw-reuse",
+        "Set net.ipv4.tcp_tw_reuse = 1 on the Linux host that connects (with tcp_timestamps = "
+        "1): connect() then takes over a TIME_WAIT tuple older than tcp_tw_reuse_delay (1 s; "
+        "tcp-behaviour.md 3.7)",
+        "relies on TCP timestamps on both sides (PAWS) to keep old duplicates out; a middlebox "
+        "that strips them defeats it; outgoing connections only" },
+    [DIAG_REM_WIDEN_PORT_RANGE] = { "widen-port-range",
+        "Widen the ephemeral port range (Linux: net.ipv4.ip_local_port_range, default 32768 "
+        "60999 = 28 232 ports per destination, e.g. 10000 65000, with the ports local services "
+        "listen on in ip_local_reserved_ports; Windows: netsh int ipv4 set dynamicport tcp)",
+        "ephemeral ports may collide with services started later on fixed ports in the range; "
+        "more ports only postpone the limit if the connection rate keeps growing" },
+    [DIAG_REM_MORE_SOURCES] = { "more-source-addresses",
+        "Add source addresses: more SNAT/NAT pool addresses (seed 003's load balancer had too "
+        "few), or several local addresses with IP_BIND_ADDRESS_NO_PORT and bind() to each; "
+        "each one multiplies the pool (more destination addresses or ports do too)",
+        "more addresses to configure and balance over" },
+    [DIAG_REM_RST_CLOSE] = { "rst-close",
+        "Close with RST (SO_LINGER 0) to free ports at once, as Outlook does (seed 003)",
+        "data still in flight is lost and the peer sees ECONNRESET; use only when both sides "
+        "are done" },
+    [DIAG_REM_TW_RECYCLE_OFF] = { "tw-recycle-off",
+        "Set net.ipv4.tcp_tw_recycle = 0 (sysctl -w, and remove it from /etc/sysctl.conf and "
+        "/etc/sysctl.d/)",
+        "closed connections hold TIME_WAIT for the full 60 s again; if it was turned on to save "
+        "ports, let the clients close first or use tcp_tw_reuse = 1 on the host that connects" },
+    [DIAG_REM_UPGRADE_LINUX] = { "upgrade-linux-4.12",
+        "Upgrade to Linux 4.12 or later, where tcp_tw_recycle and its per-host timestamp check "
+        "no longer exist",
+        "a kernel upgrade and its testing; sysctl files that still set the option then fail to "
+        "apply that line" },
+};
+
+void diag_remedy_shared(diag_finding *f, enum diag_remedy_id id)
+{
+    if ((unsigned)id >= DIAG_REM_COUNT)
+        return;
+    size_t before = f->n_remedies;
+    diag_remedy_add(f, remedies[id].action, remedies[id].tradeoff);
+    if (f->n_remedies > before)
+        f->remedies[before].id = remedies[id].id;
+}
+
+const char *diag_remedy_name(enum diag_remedy_id id)
+{
+    return (unsigned)id < DIAG_REM_COUNT ? remedies[id].id : NULL;
+}

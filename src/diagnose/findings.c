@@ -189,6 +189,7 @@ void diag_remedy_add(diag_finding *f, const char *action, const char *tradeoff)
         return;
     }
     diag_remedy *r = &f->remedies[f->n_remedies];
+    r->id = NULL;
     r->action = strdup(action);
     r->tradeoff = strdup(tradeoff ? tradeoff : "");
     if (r->action == NULL || r->tradeoff == NULL) {

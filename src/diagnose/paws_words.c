@@ -249,14 +249,8 @@ static void params(const pw_verdict *vd, diag_finding *f)
 
 static void remedies(diag_finding *f)
 {
-    diag_remedy_add(f, "Turn tcp_tw_recycle off on the server (sysctl -w "
-                       "net.ipv4.tcp_tw_recycle=0, and in /etc/sysctl.conf)",
-                    "closed connections hold TIME_WAIT for the full 60 s again; if ports or "
-                    "memory were short, use net.ipv4.tcp_tw_reuse (outgoing connections only) "
-                    "or let the clients close first");
-    diag_remedy_add(f, "Upgrade the server to Linux 4.12 or later, where tcp_tw_recycle no "
-                       "longer exists",
-                    "a kernel upgrade and its testing");
+    diag_remedy_shared(f, DIAG_REM_TW_RECYCLE_OFF);
+    diag_remedy_shared(f, DIAG_REM_UPGRADE_LINUX);
     diag_remedy_add(f, "When the server cannot be changed: turn TCP timestamps off on every "
                        "client behind the address (net.ipv4.tcp_timestamps=0; Windows sends "
                        "none by default). Trying it on one client that then connects reliably "

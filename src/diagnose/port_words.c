@@ -73,43 +73,20 @@ enum pe_who {
 static void pe_remedies(diag_finding *f, enum pe_who who, bool src_closes)
 {
     if (who == WHO_HOST)
-        diag_remedy_add(f, "Widen the client's ephemeral port range (Linux: sysctl "
-                           "net.ipv4.ip_local_port_range, default 32768 60999 = 28 232 ports per "
-                           "destination; Windows: netsh int ipv4 set dynamicport tcp)",
-                        "ports in the range can be taken by outgoing connections before a "
-                        "service listening on them starts: reserve those with "
-                        "ip_local_reserved_ports");
+        diag_remedy_shared(f, DIAG_REM_WIDEN_PORT_RANGE);
     else
         diag_remedy_add(f, "Give the NAT or proxy more source ports toward this destination: a "
                            "wider SNAT port range (nftables snat to ADDR:1024-65535), or a wider "
                            "ip_local_port_range on a proxy host",
                         "one address has at most 64 512 ports per destination; a wider range "
                         "on a shared NAT takes ports from other users of it");
-    diag_remedy_add(f, "Add source addresses: more SNAT/NAT pool addresses (seed 003's load "
-                       "balancer had too few), or several local addresses with "
-                       "IP_BIND_ADDRESS_NO_PORT on a proxy; each one multiplies the pool",
-                    "addresses to obtain, route and allow-list at the server; the NAT's state "
-                    "table grows with them");
-    diag_remedy_add(f, "Reuse connections (pooling, HTTP keep-alive) instead of one connection "
-                       "per request",
-                    "application or proxy change; idle pooled connections hold ports and "
-                    "server memory, and need their own timeouts");
+    diag_remedy_shared(f, DIAG_REM_MORE_SOURCES);
+    diag_remedy_shared(f, DIAG_REM_REUSE_CONNECTIONS);
     if (src_closes && who != WHO_NAT_INSIDE)
-        diag_remedy_add(f, "On Linux clients or proxies that close first, set "
-                           "net.ipv4.tcp_tw_reuse=1 so connect() may take a port whose "
-                           "connection is in TIME_WAIT (after 1 s; needs TCP timestamps on both "
-                           "sides)",
-                        "outgoing connections only; does nothing for ports held by open "
-                        "connections or by a NAT's own mapping");
+        diag_remedy_shared(f, DIAG_REM_TW_REUSE);
     if (src_closes)
-        diag_remedy_add(f, "Let the server close first, so TIME_WAIT is kept at the server "
-                           "rather than on the client's (or the NAT's) ports",
-                        "the server then holds TIME_WAIT, and a NAT that reuses a port sooner "
-                        "than that collides with it (see nat-timewait-mismatch)");
-    diag_remedy_add(f, "Close with RST (SO_LINGER 0) to free ports at once, as Outlook does "
-                       "(seed 003)",
-                    "data still in flight is lost and the peer sees ECONNRESET; use only when "
-                    "both sides are done");
+        diag_remedy_shared(f, DIAG_REM_SERVER_CLOSES);
+    diag_remedy_shared(f, DIAG_REM_RST_CLOSE);
 }
 
 /* ---- a source's pool ----------------------------------------------------------- */

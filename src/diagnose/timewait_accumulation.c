@@ -292,26 +292,14 @@ static void ta_params(diag_finding *f, const ta_study *s)
 
 static void ta_remedies(diag_finding *f)
 {
-    diag_remedy_add(f, "Let the server close first (e.g. the server ends HTTP keep-alive "
-                       "connections), so TIME_WAIT is kept where it costs no port",
-                    "the server keeps TIME_WAIT (memory only); a NAT in front of the clients "
-                    "that reuses ports sooner than that collides with it (nat-timewait-mismatch)");
-    diag_remedy_add(f, "Reuse connections (pooling, keep-alive) instead of one connection per "
-                       "request",
-                    "application or proxy change; idle pooled connections hold ports and "
-                    "server memory");
-    diag_remedy_add(f, "On a Linux client, net.ipv4.tcp_tw_reuse=1 lets connect() take a port "
-                       "in TIME_WAIT after 1 s (tcp-behaviour.md 3.7)",
-                    "needs TCP timestamps on both sides; outgoing connections only");
-    diag_remedy_add(f, "Widen the port range (Linux ip_local_port_range; Windows netsh int ipv4 "
-                       "set dynamicport tcp) or add source addresses",
-                    "more ports only postpone the limit if the close rate keeps growing; "
-                    "services must not listen inside the range");
+    diag_remedy_shared(f, DIAG_REM_SERVER_CLOSES);
+    diag_remedy_shared(f, DIAG_REM_REUSE_CONNECTIONS);
+    diag_remedy_shared(f, DIAG_REM_TW_REUSE);
+    diag_remedy_shared(f, DIAG_REM_WIDEN_PORT_RANGE);
     diag_remedy_add(f, "Shorten TIME_WAIT on the client where it is tunable (Windows "
                        "TcpTimedWaitDelay, 30 s minimum; Linux keeps a fixed 60 s)",
                     "less protection against old duplicate segments reaching a new connection");
-    diag_remedy_add(f, "Close with RST (SO_LINGER 0): no TIME_WAIT at all (seed 003)",
-                    "data still in flight is lost and the peer sees ECONNRESET");
+    diag_remedy_shared(f, DIAG_REM_RST_CLOSE);
 }
 
 static void ta_text(diag_finding *f, const ta_study *s, diag_ctx *ctx, const char *ip,

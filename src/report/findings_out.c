@@ -493,7 +493,13 @@ static void finding_json(FILE *out, const diag_finding *f)
     }
     fputs("},\"remedies\":[", out);
     for (size_t k = 0; k < f->n_remedies; k++) {
-        fprintf(out, "%s{\"rank\":%zu,\"action\":", k ? "," : "", k + 1);
+        fprintf(out, "%s{\"rank\":%zu,", k ? "," : "", k + 1);
+        if (f->remedies[k].id != NULL) {
+            fputs("\"id\":", out);
+            rep_json_string(out, f->remedies[k].id);
+            fputc(',', out);
+        }
+        fputs("\"action\":", out);
         rep_json_string(out, f->remedies[k].action);
         fputs(",\"tradeoff\":", out);
         rep_json_string(out, f->remedies[k].tradeoff);
@@ -653,4 +659,7 @@ void rep_catalogue(FILE *out, bool json)
     fputs("\nconfidence levels:\n", out);
     for (size_t i = 0; i < nl; i++)
         fprintf(out, "    %-9s from %3.0f%%: %s\n", lv[i].name, lv[i].min * 100.0, lv[i].meaning);
+    fputs("\nremedies several findings give (their id in the JSON):\n", out);
+    for (int r = 0; r < DIAG_REM_COUNT; r++)
+        fprintf(out, "    %s\n", diag_remedy_name((enum diag_remedy_id)r));
 }
