@@ -189,6 +189,17 @@ static void note_seq(flow_endpoint *e, const pkt_view *v)
     uint32_t len = v->payload_len + ((v->flags & PKT_TCP_SYN) ? 1u : 0u) +
                    ((v->flags & PKT_TCP_FIN) ? 1u : 0u);
     uint32_t end = v->seq + len;
+    /* what this side was captured sending and acknowledging (see
+       flow_endpoint: next_seq also follows the peer's ACKs) */
+    if (!e->sent_seen || seq_gt(end, e->sent_end)) {
+        e->sent_seen = true;
+        e->sent_end = end;
+    }
+    if ((v->flags & PKT_TCP_ACK) && (!e->ack_seen || seq_gt(v->ack, e->ack_max))) {
+        e->ack_seen = true;
+        e->ack_max = v->ack;
+        e->ack_max_ts = v->ts_ns;
+    }
     if (!e->seq_seen) {
         e->seq_seen = true;
         e->next_seq = end;
@@ -253,26 +264,6 @@ static void note_retransmission(ep_track *t, flow_endpoint *e, const pkt_view *v
     t->seg_len = v->payload_len;
     t->seg_ipid = v->ip_id;
     t->seg_ts = v->ts_ns;
-}
-
-/* What this side sent and acknowledged, as captured (see flow_endpoint). */
-static void note_sent_acked(flow_endpoint *e, const pkt_view *v)
-{
-    if (v->flags & PKT_TCP_RST)
-        return;
-    uint32_t end = v->seq + v->payload_len + ((v->flags & PKT_TCP_SYN) ? 1u : 0u) +
-                   ((v->flags & PKT_TCP_FIN) ? 1u : 0u);
-    if (!e->sent_seen || seq_gt(end, e->sent_end)) {
-        e->sent_seen = true;
-        e->sent_end = end;
-    }
-    if (v->flags & PKT_TCP_ACK) {
-        if (!e->ack_seen || seq_gt(v->ack, e->ack_max)) {
-            e->ack_seen = true;
-            e->ack_max = v->ack;
-            e->ack_max_ts = v->ts_ns;
-        }
-    }
 }
 
 /* Zeek's analysis of this incarnation starts afresh (see on_syn). */
@@ -805,7 +796,6 @@ void flow_live_packet(flow_live *l, const pkt_view *v, bool from_client)
     zeek_packet(l, v, from_client);
     note_acked(l, v, from_client);
     note_seq(e, v);
-    note_sent_acked(e, v);
     note_retransmission(t, e, v);
     const flow_endpoint *peer = from_client ? &c->server : &c->client;
     if (v->payload_len > 0 && peer->fin_seen && (f & PKT_TCP_ACK) && !(f & PKT_TCP_RST) &&
