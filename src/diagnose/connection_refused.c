@@ -1,6 +1,7 @@
 /* connection_refused.c - detector: SYNs refused by RST or ICMP, by the server or a device on the path. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "diagnose/diag_internal.h"
@@ -27,6 +28,9 @@
  * capture (the refusals are intermittent: the classic symptom this tool
  * exists for) and they are at least a tenth of its attempts; warning
  * otherwise (a closed port or a blocking rule: every attempt refused).
+ * cr_judge() decides all this into a verdict (counts, who refused, the
+ * subject, severity, the attempts claimed and shown); cr_words() writes
+ * the finding from the verdict alone.
  *
  * Limits.  A refusal from a device that forges the server's TTL is taken
  * for the server's.  A load balancer refusing for a pool member is the
@@ -37,14 +41,33 @@
  * nearer the capture point than the server. */
 #define RST_TTL_NEARER 2
 
-typedef struct cr_group {
+/* One refused attempt of a group, as the verdict shows it. */
+typedef struct cr_ev {
+    const lc_attempt *a;
+    bool by_device;             /* its refusal did not come from the server */
+} cr_ev;
+
+/* What one group's refusals say (cr_judge()); cr_words() writes the
+ * finding from it and from nothing else. */
+typedef struct cr_verdict {
     uint64_t n, rst, icmp, retried, clients;
     uint64_t by_device;         /* refusals not from the server */
     pkt_addr device;            /* the first of them */
-    bool     device_seen;
-    uint8_t  icmp_type, icmp_code;
+    uint8_t  icmp_type, icmp_code;  /* of the last ICMP refusal */
     bool     icmp_v6;
-} cr_group;
+    uint64_t connected;         /* the endpoint's accepted connections (0: a device) */
+    uint64_t servers;           /* distinct servers refused (a lower bound) */
+    pkt_addr server;            /* the first attempt's server endpoint: the one named */
+    uint16_t server_port;
+    bool     has_server;        /* one server: the finding names it, port subject_port */
+    uint16_t subject_port;
+    pkt_addr client;
+    bool     has_client;        /* one client */
+    enum diag_severity severity;
+    double   confidence;
+    cr_ev   *ev;                /* the group's attempts in order: evidence and claims */
+    size_t   n_ev;
+} cr_verdict;
 
 static bool is_refusal(const lc_attempt *a)
 {
@@ -98,127 +121,7 @@ static bool icmp_is_routing(bool v6, uint8_t type, uint8_t code)
     return type == 3 && (code == 0 || code == 1 || code == 6 || code == 7);
 }
 
-static void group_attempts(const diag_ctx *ctx, const lc_attempt *att, const diag_ep_group *gr,
-                           const size_t *next, cr_group *g)
-{
-    memset(g, 0, sizeof *g);
-    const pkt_addr *first_client = &att[gr->first].client;
-    bool other_client = false;
-    for (size_t j = gr->first, m = 0; m < gr->n; j = next[j], m++) {
-        const lc_attempt *a = &att[j];
-        g->n++;
-        g->retried += a->syns > 1;
-        if (memcmp(&a->client, first_client, sizeof a->client) != 0)
-            other_client = true;
-        if (a->detail == LC_D_ICMP) {
-            g->icmp++;
-            g->icmp_type = a->icmp_type;
-            g->icmp_code = a->icmp_code;
-            g->icmp_v6 = a->icmp_v6;
-        } else {
-            g->rst++;
-        }
-        if (from_device(ctx, a)) {
-            if (!g->device_seen)
-                g->device = a->answer_from;
-            g->device_seen = true;
-            g->by_device++;
-        }
-    }
-    g->clients = other_client ? 2 : 1;
-}
-
-static void cr_words(diag_finding *f, const diag_ctx *ctx, const cr_group *g,
-                     const lc_server_facts *sf, const char *ep)
-{
-    char dev[PKT_ADDR_STRLEN];
-    char how[96];
-    if (g->icmp == 0)
-        snprintf(how, sizeof how, "RST");
-    else if (g->rst == 0)
-        snprintf(how, sizeof how, "ICMP%s %s", g->icmp_v6 ? "v6" : "",
-                 icmp_words(g->icmp_v6, g->icmp_type, g->icmp_code));
-    else
-        snprintf(how, sizeof how, "RST or ICMP");
-    diag_summary(f, "%llu connection attempt%s to %s refused by %s%s%s",
-                 (unsigned long long)g->n, g->n == 1 ? "" : "s", ep, how,
-                 g->by_device > 0 ? " from a device on the path, " : "",
-                 g->by_device > 0 ? diag_addr(&g->device, dev, sizeof dev) : "");
-    if (g->by_device > 0 && g->icmp > 0 && icmp_is_routing(g->icmp_v6, g->icmp_type, g->icmp_code))
-        diag_explain(f, "The refusals do not come from the server itself: a router on the way, "
-                     "%s, answers that it has no route to %s (RFC 1812 5.2.7.1, RFC 4443 3.1): "
-                     "a missing or withdrawn route, a host or address family the network does "
-                     "not reach (IPv6 without an IPv6 uplink), a neighbour that does not answer.",
-                     diag_addr(&g->device, dev, sizeof dev), ep);
-    else if (g->by_device > 0)
-        diag_explain(f, "The refusals do not come from the server itself: %s. A firewall, "
-                     "load balancer or router on the way rejects these connections "
-                     "(nftables/iptables `reject`, a security group, an ACL) before they "
-                     "reach %s.",
-                     g->icmp > 0 ? "the ICMP errors are sent by another address"
-                                 : "the RSTs arrive with a TTL the server's own packets never have",
-                     ep);
-    else if (g->icmp > 0)
-        diag_explain(f, "The server answered the SYNs with ICMP %s: nothing accepts "
-                     "connections on that port or protocol there, or its own firewall "
-                     "rejects them (RFC 1122 4.2.3.9: the client's connect() fails at once).",
-                     icmp_words(g->icmp_v6, g->icmp_type, g->icmp_code));
-    else
-        diag_explain(f, "The server answered the SYNs with RST: no socket listens on that "
-                     "port (RFC 9293 3.10.7.1), the service was down or restarting, or a "
-                     "host firewall rule `reject with tcp reset` refuses the client. The "
-                     "client's connect() fails with ECONNREFUSED.");
-    if (sf->connected > 0)
-        diag_explain(f, "The same endpoint accepted %llu other connection%s in this capture: "
-                     "the refusals are intermittent (a listener restarting, a pool member "
-                     "down behind a load balancer, a rule that matches only some clients).",
-                     (unsigned long long)sf->connected, sf->connected == 1 ? "" : "s");
-    else if (g->by_device < g->n)
-        diag_explain(f, "No attempt to this endpoint connected in the capture.");
-    if (g->retried > 0)
-        diag_explain(f, "%llu of the attempts retried their SYN before the refusal.",
-                     (unsigned long long)g->retried);
-    (void)ctx;
-    diag_param_add(f, "attempts", (double)g->n, "attempts");
-    diag_param_add(f, "by_rst", (double)g->rst, "attempts");
-    diag_param_add(f, "by_icmp", (double)g->icmp, "attempts");
-    diag_param_add(f, "by_device", (double)g->by_device, "attempts");
-    diag_param_add(f, "connected", (double)sf->connected, "attempts");
-    if (g->by_device > 0)
-        diag_remedy_add(f, "Find the rule that rejects these connections on the device that "
-                           "answered (its address is in the evidence) and allow the traffic",
-                        "a rule that was meant to block must then be narrowed, not removed");
-    diag_remedy_add(f, "Check that the service listens on that address and port (ss -ltn), "
-                       "and what stopped or restarted it at the times in the evidence",
-                    "none: diagnosis");
-    if (sf->connected > 0)
-        diag_remedy_add(f, "If a load balancer or DNS name spreads clients over several "
-                           "servers, take the refusing one out of the pool",
-                        "less capacity until it is fixed");
-}
-
-static void cr_evidence(diag_finding *f, const diag_ctx *ctx, const lc_attempt *att,
-                        const diag_ep_group *gr, const size_t *next)
-{
-    for (size_t j = gr->first, m = 0; m < gr->n; j = next[j], m++) {
-        const lc_attempt *a = &att[j];
-        char c[64], s[64], from[PKT_ADDR_STRLEN];
-        diag_endpoint(&a->client, a->client_port, c, sizeof c);
-        diag_endpoint(&a->server, a->server_port, s, sizeof s);
-        if (a->detail == LC_D_ICMP)
-            diag_evidence_add(f, a->decisive_packet, a->decisive_ts,
-                              "%8.3f  %s > %s  SYN (%u sent) refused by ICMP%s %u/%u (%s) from %s, TTL %u",
-                              diag_rel(ctx, a->decisive_ts), c, s, a->syns, a->icmp_v6 ? "v6" : "",
-                              a->icmp_type, a->icmp_code,
-                              icmp_words(a->icmp_v6, a->icmp_type, a->icmp_code),
-                              diag_addr(&a->answer_from, from, sizeof from), a->answer_ttl);
-        else
-            diag_evidence_add(f, a->decisive_packet, a->decisive_ts,
-                              "%8.3f  %s > %s  SYN (%u sent) answered by RST, TTL %u%s",
-                              diag_rel(ctx, a->decisive_ts), c, s, a->syns, a->answer_ttl,
-                              from_device(ctx, a) ? " (not the server's TTL)" : "");
-    }
-}
+/* ---- judge: the numbers, the subject, severity, attempts ---------------- */
 
 /* The group an attempt's refusal belongs to: one device on the path
  * refusing for many servers is one cause (its address, port 0: no TCP
@@ -250,6 +153,207 @@ static uint64_t group_servers(const lc_attempt *att, const diag_ep_group *gr, co
     return n;
 }
 
+/* Count the group's refusals by kind and by who sent them, and list its
+ * attempts in vd->ev. */
+static void count_attempts(const diag_ctx *ctx, const lc_attempt *att, const diag_ep_group *gr,
+                           const size_t *next, cr_verdict *vd)
+{
+    const pkt_addr *first_client = &att[gr->first].client;
+    bool other_client = false;
+    for (size_t j = gr->first, m = 0; m < gr->n; j = next[j], m++) {
+        const lc_attempt *a = &att[j];
+        cr_ev *e = &vd->ev[vd->n_ev++];
+        e->a = a;
+        e->by_device = from_device(ctx, a);
+        vd->n++;
+        vd->retried += a->syns > 1;
+        if (memcmp(&a->client, first_client, sizeof a->client) != 0)
+            other_client = true;
+        if (a->detail == LC_D_ICMP) {
+            vd->icmp++;
+            vd->icmp_type = a->icmp_type;
+            vd->icmp_code = a->icmp_code;
+            vd->icmp_v6 = a->icmp_v6;
+        } else {
+            vd->rst++;
+        }
+        if (e->by_device) {
+            if (vd->by_device == 0)
+                vd->device = a->answer_from;
+            vd->by_device++;
+        }
+    }
+    vd->clients = other_client ? 2 : 1;
+}
+
+/* Judge group gr into *vd (cr_verdict_free() in any case); 0 or -ENOMEM. */
+static int cr_judge(const diag_ctx *ctx, const lc_attempt *att, const diag_ep_group *gr,
+                    const size_t *next, cr_verdict *vd)
+{
+    memset(vd, 0, sizeof *vd);
+    vd->ev = calloc(gr->n ? gr->n : 1, sizeof *vd->ev);
+    if (vd->ev == NULL)
+        return -ENOMEM;
+    count_attempts(ctx, att, gr, next, vd);
+    bool device = gr->port == 0;
+    lc_server_facts sf;
+    if (device)
+        memset(&sf, 0, sizeof sf);
+    else
+        lc_server(ctx->lc, &gr->addr, gr->port, &sf);
+    vd->connected = sf.connected;
+    bool intermittent = sf.connected > 0 && vd->n * 10 >= vd->n + sf.connected;
+    vd->severity = intermittent ? DIAG_ERROR : DIAG_WARNING;
+    vd->confidence = 0.9;
+    const lc_attempt *a0 = &att[gr->first];
+    vd->servers = device ? group_servers(att, gr, next) : 1;
+    vd->server = a0->server;
+    vd->server_port = a0->server_port;
+    vd->has_server = vd->servers == 1;
+    vd->subject_port = device && a0->detail != LC_D_ICMP ? 0 : a0->server_port;
+    vd->client = a0->client;
+    vd->has_client = vd->clients == 1;
+    return 0;
+}
+
+static void cr_verdict_free(cr_verdict *vd)
+{
+    free(vd->ev);
+    vd->ev = NULL;
+    vd->n_ev = 0;
+}
+
+/* ---- words: the finding's text, from the verdict only ------------------- */
+
+static void cr_summary(diag_finding *f, const cr_verdict *vd, const char *ep)
+{
+    char dev[PKT_ADDR_STRLEN];
+    char how[96];
+    if (vd->icmp == 0)
+        snprintf(how, sizeof how, "RST");
+    else if (vd->rst == 0)
+        snprintf(how, sizeof how, "ICMP%s %s", vd->icmp_v6 ? "v6" : "",
+                 icmp_words(vd->icmp_v6, vd->icmp_type, vd->icmp_code));
+    else
+        snprintf(how, sizeof how, "RST or ICMP");
+    diag_summary(f, "%llu connection attempt%s to %s refused by %s%s%s",
+                 (unsigned long long)vd->n, vd->n == 1 ? "" : "s", ep, how,
+                 vd->by_device > 0 ? " from a device on the path, " : "",
+                 vd->by_device > 0 ? diag_addr(&vd->device, dev, sizeof dev) : "");
+}
+
+static void cr_explain(diag_finding *f, const cr_verdict *vd, const char *ep)
+{
+    char dev[PKT_ADDR_STRLEN];
+    if (vd->by_device > 0 && vd->icmp > 0 &&
+        icmp_is_routing(vd->icmp_v6, vd->icmp_type, vd->icmp_code))
+        diag_explain(f, "The refusals do not come from the server itself: a router on the way, "
+                     "%s, answers that it has no route to %s (RFC 1812 5.2.7.1, RFC 4443 3.1): "
+                     "a missing or withdrawn route, a host or address family the network does "
+                     "not reach (IPv6 without an IPv6 uplink), a neighbour that does not answer.",
+                     diag_addr(&vd->device, dev, sizeof dev), ep);
+    else if (vd->by_device > 0)
+        diag_explain(f, "The refusals do not come from the server itself: %s. A firewall, "
+                     "load balancer or router on the way rejects these connections "
+                     "(nftables/iptables `reject`, a security group, an ACL) before they "
+                     "reach %s.",
+                     vd->icmp > 0 ? "the ICMP errors are sent by another address"
+                                  : "the RSTs arrive with a TTL the server's own packets never have",
+                     ep);
+    else if (vd->icmp > 0)
+        diag_explain(f, "The server answered the SYNs with ICMP %s: nothing accepts "
+                     "connections on that port or protocol there, or its own firewall "
+                     "rejects them (RFC 1122 4.2.3.9: the client's connect() fails at once).",
+                     icmp_words(vd->icmp_v6, vd->icmp_type, vd->icmp_code));
+    else
+        diag_explain(f, "The server answered the SYNs with RST: no socket listens on that "
+                     "port (RFC 9293 3.10.7.1), the service was down or restarting, or a "
+                     "host firewall rule `reject with tcp reset` refuses the client. The "
+                     "client's connect() fails with ECONNREFUSED.");
+    if (vd->connected > 0)
+        diag_explain(f, "The same endpoint accepted %llu other connection%s in this capture: "
+                     "the refusals are intermittent (a listener restarting, a pool member "
+                     "down behind a load balancer, a rule that matches only some clients).",
+                     (unsigned long long)vd->connected, vd->connected == 1 ? "" : "s");
+    else if (vd->by_device < vd->n)
+        diag_explain(f, "No attempt to this endpoint connected in the capture.");
+    if (vd->retried > 0)
+        diag_explain(f, "%llu of the attempts retried their SYN before the refusal.",
+                     (unsigned long long)vd->retried);
+}
+
+static void cr_params_remedies(diag_finding *f, const cr_verdict *vd)
+{
+    diag_param_add(f, "attempts", (double)vd->n, "attempts");
+    diag_param_add(f, "by_rst", (double)vd->rst, "attempts");
+    diag_param_add(f, "by_icmp", (double)vd->icmp, "attempts");
+    diag_param_add(f, "by_device", (double)vd->by_device, "attempts");
+    diag_param_add(f, "connected", (double)vd->connected, "attempts");
+    if (vd->by_device > 0)
+        diag_remedy_add(f, "Find the rule that rejects these connections on the device that "
+                           "answered (its address is in the evidence) and allow the traffic",
+                        "a rule that was meant to block must then be narrowed, not removed");
+    diag_remedy_add(f, "Check that the service listens on that address and port (ss -ltn), "
+                       "and what stopped or restarted it at the times in the evidence",
+                    "none: diagnosis");
+    if (vd->connected > 0)
+        diag_remedy_add(f, "If a load balancer or DNS name spreads clients over several "
+                           "servers, take the refusing one out of the pool",
+                        "less capacity until it is fixed");
+}
+
+static void cr_evidence(diag_finding *f, const diag_ctx *ctx, const cr_verdict *vd)
+{
+    for (size_t i = 0; i < vd->n_ev; i++) {
+        const lc_attempt *a = vd->ev[i].a;
+        char c[64], s[64], from[PKT_ADDR_STRLEN];
+        diag_endpoint(&a->client, a->client_port, c, sizeof c);
+        diag_endpoint(&a->server, a->server_port, s, sizeof s);
+        if (a->detail == LC_D_ICMP)
+            diag_evidence_add(f, a->decisive_packet, a->decisive_ts,
+                              "%8.3f  %s > %s  SYN (%u sent) refused by ICMP%s %u/%u (%s) from %s, TTL %u",
+                              diag_rel(ctx, a->decisive_ts), c, s, a->syns, a->icmp_v6 ? "v6" : "",
+                              a->icmp_type, a->icmp_code,
+                              icmp_words(a->icmp_v6, a->icmp_type, a->icmp_code),
+                              diag_addr(&a->answer_from, from, sizeof from), a->answer_ttl);
+        else
+            diag_evidence_add(f, a->decisive_packet, a->decisive_ts,
+                              "%8.3f  %s > %s  SYN (%u sent) answered by RST, TTL %u%s",
+                              diag_rel(ctx, a->decisive_ts), c, s, a->syns, a->answer_ttl,
+                              vd->ev[i].by_device ? " (not the server's TTL)" : "");
+    }
+}
+
+/* The finding of a verdict; NULL when out of memory. */
+static diag_finding *cr_words(const cr_verdict *vd, const diag_ctx *ctx, diag_findings *out)
+{
+    diag_finding *f = diag_add(out, "connection-refused", vd->severity, vd->confidence);
+    if (f == NULL)
+        return NULL;
+    char ep[96];
+    if (vd->servers > 1)
+        snprintf(ep, sizeof ep, "%llu servers", (unsigned long long)vd->servers);
+    else
+        diag_endpoint(&vd->server, vd->server_port, ep, sizeof ep);
+    f->events = vd->n;
+    if (vd->has_server) {
+        f->server = vd->server;
+        f->server_port = vd->subject_port;
+        f->has_server = true;
+    }
+    if (vd->has_client) {
+        f->client = vd->client;
+        f->has_client = true;
+    }
+    cr_summary(f, vd, ep);
+    cr_explain(f, vd, ep);
+    cr_params_remedies(f, vd);
+    cr_evidence(f, ctx, vd);
+    return f;
+}
+
+/* ---- finish: group, judge, word, claim ----------------------------------- */
+
 static int cr_finish(void *st, diag_ctx *ctx, diag_findings *out)
 {
     (void)st;
@@ -267,43 +371,14 @@ static int cr_finish(void *st, diag_ctx *ctx, diag_findings *out)
             rc = -ENOMEM;
     }
     for (size_t k = 0; k < eg.n && rc == 0; k++) {
-        const diag_ep_group *gr = &eg.v[k];
-        bool device = gr->port == 0;
-        cr_group g;
-        group_attempts(ctx, att, gr, eg.next, &g);
-        lc_server_facts sf;
-        if (device)
-            memset(&sf, 0, sizeof sf);
-        else
-            lc_server(ctx->lc, &gr->addr, gr->port, &sf);
-        bool intermittent = sf.connected > 0 && g.n * 10 >= g.n + sf.connected;
-        diag_finding *f = diag_add(out, "connection-refused",
-                                   intermittent ? DIAG_ERROR : DIAG_WARNING, 0.9);
-        if (f == NULL) {
+        cr_verdict vd;
+        rc = cr_judge(ctx, att, &eg.v[k], eg.next, &vd);
+        diag_finding *f = rc == 0 ? cr_words(&vd, ctx, out) : NULL;
+        if (f == NULL)
             rc = -ENOMEM;
-            break;
-        }
-        const lc_attempt *a0 = &att[gr->first];
-        uint64_t servers = device ? group_servers(att, gr, eg.next) : 1;
-        char ep[96];
-        if (servers > 1)
-            snprintf(ep, sizeof ep, "%llu servers", (unsigned long long)servers);
-        else
-            diag_endpoint(&a0->server, a0->server_port, ep, sizeof ep);
-        f->events = g.n;
-        if (servers == 1) {
-            f->server = a0->server;
-            f->server_port = device && a0->detail != LC_D_ICMP ? 0 : a0->server_port;
-            f->has_server = true;
-        }
-        if (g.clients == 1) {
-            f->client = a0->client;
-            f->has_client = true;
-        }
-        cr_words(f, ctx, &g, &sf, ep);
-        cr_evidence(f, ctx, att, gr, eg.next);
-        for (size_t j = gr->first, m = 0; m < gr->n && rc == 0; j = eg.next[j], m++)
-            rc = diag_claim(f, att[j].first_packet);
+        for (size_t i = 0; i < vd.n_ev && rc == 0; i++)
+            rc = diag_claim(f, vd.ev[i].a->first_packet);
+        cr_verdict_free(&vd);
     }
     diag_ep_groups_free(&eg);
     return rc;
