@@ -213,8 +213,10 @@ static int nh_finish(void *vst, diag_ctx *ctx, diag_findings *out)
     diag_index_reset(&st->ix);
     st->est = calloc(st->n, sizeof *st->est);
     nh_view *v = malloc(sizeof *v);
-    if (st->est == NULL || v == NULL) {
+    nh_verdict *vd = malloc(sizeof *vd);
+    if (st->est == NULL || v == NULL || vd == NULL) {
         free(v);
+        free(vd);
         return -ENOMEM;
     }
     size_t n_est = 0;
@@ -233,11 +235,14 @@ static int nh_finish(void *vst, diag_ctx *ctx, diag_findings *out)
         e->ttl_initials = (uint16_t)v->ttl_initials;
         e->syn_layouts = (uint16_t)v->layouts;
         e->ts_per_conn = v->ts_per_conn;
-        if (v->hosts_min >= 2)
-            rc = nh_report(v, st, ctx, out);
+        if (v->hosts_min >= 2) {
+            nh_judge(v, st, ctx, vd);
+            rc = nh_words(vd, ctx, out);
+        }
         i = j;
     }
     free(v);
+    free(vd);
     ctx->hosts = st->est;
     ctx->n_hosts = n_est;
     return rc;

@@ -1,4 +1,4 @@
-/* nh_internal.h - private to nat-multiple-hosts: its records and the helpers its files share. */
+/* nh_internal.h - private to nat-multiple-hosts: its records, its verdict and the helpers its files share. */
 #ifndef TCPDOCTOR_NH_INTERNAL_H
 #define TCPDOCTOR_NH_INTERNAL_H
 
@@ -172,7 +172,7 @@ bool nh_one_clock(int64_t t1, uint32_t ts1, int64_t t2, uint32_t ts2);
 void nh_tuples_finish(nh_state *st);
 void nh_tuples_free(nh_state *st);
 
-/* ---- nh_report.c: counting hosts, the finding ---- */
+/* ---- nh_report.c: counting hosts, and the verdict ---- */
 
 /* A TTL/layout/timestamp signature merged over one client's pairs. */
 typedef struct nh_msig {
@@ -198,6 +198,75 @@ typedef struct nh_view {
 } nh_view;
 
 void nh_count_hosts(nh_view *v, const nh_pair *pairs);
-int nh_report(const nh_view *v, const nh_state *st, diag_ctx *ctx, diag_findings *out);
+
+/* A SYN signature as the finding shows it. */
+typedef struct nh_vsig {
+    bool     kept;              /* false: a clock whose signature was not kept */
+    uint8_t  ttl, ttl_initial;
+    bool     has_ts;
+    uint8_t  layout_len;
+    uint8_t  layout[PKT_OPT_LAYOUT_MAX];
+} nh_vsig;
+
+enum nh_host_kind {
+    NH_HOST_TUPLE_CLOCK,        /* a clock alternating on the reused 4-tuple */
+    NH_HOST_CLOCK,              /* a confirmed clock of the pair */
+    NH_HOST_SIG,                /* a TTL/layout pair not shown with a clock */
+};
+
+/* One host the finding lists, with its first packet. */
+typedef struct nh_vhost {
+    enum nh_host_kind kind;
+    uint64_t packet;
+    int64_t  t0, tl;            /* first (and, for a tuple clock, latest) SYN */
+    pkt_addr client, server;
+    uint16_t cport, sport;
+    uint32_t rate;              /* clocks: ticks per second, 0 = not fixed */
+    uint32_t ts0, ts_origin;    /* clocks: first TSval, about the capture start's */
+    uint32_t support;           /* clocks: connections on the line */
+    bool     ports2;            /* pair clocks: from different source ports */
+    uint64_t count;             /* signatures: connections */
+    nh_vsig  sig;
+} nh_vhost;
+
+#define NH_VHOSTS_MAX (NH_MAX_CLOCKS + 2 * NH_MAX_SIGS)
+
+/* Why the clocks counted are hosts, for the explanation. */
+enum nh_clock_basis {
+    NH_BASIS_NONE,
+    NH_BASIS_TUPLE,             /* they alternate on one reused 4-tuple */
+    NH_BASIS_SINGLES,           /* many clocks of one connection: three needed */
+    NH_BASIS_PORTS,             /* two source ports per clock */
+};
+
+/* What one client address's SYNs show (nh_judge()); nh_words() writes the
+ * finding from it and from nothing else.  It claims no attempts: a NAT
+ * explains no failure by itself. */
+typedef struct nh_verdict {
+    pkt_addr client;
+    pkt_addr server;            /* the one server, when has_server */
+    bool     has_server;
+    pkt_addr clock_server;      /* the server the clocks were counted toward */
+    uint64_t conns;
+    uint16_t hosts_min;
+    uint32_t clocks, ts_combos, nots_combos, ttl_initials, layouts;
+    bool     ttl_interleaved;
+    enum nh_clock_basis basis;
+    pkt_addr tuple_client, tuple_server;    /* NH_BASIS_TUPLE: the 4-tuple */
+    uint16_t tuple_cport, tuple_sport;
+    uint64_t singles;           /* NH_BASIS_SINGLES: one-connection clocks */
+    enum diag_severity severity;
+    double   confidence;
+    nh_vhost host[NH_VHOSTS_MAX];   /* the evidence, one line per host */
+    size_t   n_host;
+} nh_verdict;
+
+/* Judge the counted client address v into *vd. */
+void nh_judge(const nh_view *v, const nh_state *st, const diag_ctx *ctx, nh_verdict *vd);
+
+/* ---- nh_words.c: a verdict into a finding ---- */
+
+/* The finding of a verdict; 0 or -ENOMEM. */
+int nh_words(const nh_verdict *vd, diag_ctx *ctx, diag_findings *out);
 
 #endif

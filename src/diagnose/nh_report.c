@@ -1,7 +1,5 @@
-/* nh_report.c - nat-multiple-hosts: the lower bound on hosts per address, and its finding. */
-#include <errno.h>
+/* nh_report.c - nat-multiple-hosts: the lower bound on hosts per address, and its verdict. */
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "diagnose/nh_internal.h"
@@ -13,26 +11,6 @@
 static unsigned initial_ttl(unsigned ttl)
 {
     return diag_initial_ttl((uint8_t)(ttl > 255 ? 255 : ttl));
-}
-
-static void layout_str(const uint8_t *k, unsigned n, char *buf, size_t len)
-{
-    size_t off = 0;
-    buf[0] = '\0';
-    if (n == 0) {
-        snprintf(buf, len, "no options");
-        return;
-    }
-    for (unsigned i = 0; i < n && off < len; i++) {
-        const char *name = k[i] == 0 ? "eol" : k[i] == 1 ? "nop" : k[i] == 2 ? "mss" :
-                           k[i] == 3 ? "ws" : k[i] == 4 ? "sok" : k[i] == 5 ? "sack" :
-                           k[i] == 8 ? "ts" : NULL;
-        int w = name ? snprintf(buf + off, len - off, "%s%s", i ? "," : "", name)
-                     : snprintf(buf + off, len - off, "%s?%u", i ? "," : "", k[i]);
-        if (w < 0)
-            break;
-        off += (size_t)w;
-    }
 }
 
 /* Clocks of one pair that count as hosts. */
@@ -177,15 +155,7 @@ void nh_count_hosts(nh_view *v, const nh_pair *pairs)
     v->hosts_min = h > UINT16_MAX ? UINT16_MAX : (uint16_t)h;
 }
 
-/* ---- the finding ---------------------------------------------------------- */
-
-static void sig_words(const nh_sig *s, char *buf, size_t len)
-{
-    char lay[96];
-    layout_str(s->layout, s->layout_len, lay, sizeof lay);
-    snprintf(buf, len, "TTL %u (initial %u), SYN %s%s", s->ttl, initial_ttl(s->ttl), lay,
-             s->has_ts ? "" : ", no timestamps");
-}
+/* ---- the verdict ---------------------------------------------------------- */
 
 /* TSval a line through (t0, ts0) at rate would have shown at the capture start. */
 static uint32_t clock_origin(int64_t t0, uint32_t ts0, uint32_t rate, const diag_ctx *ctx)
@@ -196,91 +166,112 @@ static uint32_t clock_origin(int64_t t0, uint32_t ts0, uint32_t rate, const diag
     return ts0 - (uint32_t)(int64_t)back;
 }
 
-/* Words for the signature a clock's first connection had (sig: index in
- * the pair), and mark the merged signatures it stands for as shown. */
+static void vsig_of(const nh_sig *s, nh_vsig *o)
+{
+    memset(o, 0, sizeof *o);
+    o->kept = true;
+    o->ttl = s->ttl;
+    o->ttl_initial = (uint8_t)initial_ttl(s->ttl);
+    o->has_ts = s->has_ts;
+    o->layout_len = s->layout_len <= PKT_OPT_LAYOUT_MAX ? s->layout_len : PKT_OPT_LAYOUT_MAX;
+    memcpy(o->layout, s->layout, o->layout_len);
+}
+
+/* A new host line of the verdict; NULL when the list is full. */
+static nh_vhost *new_host(nh_verdict *vd, enum nh_host_kind kind)
+{
+    if (vd->n_host >= NH_VHOSTS_MAX)
+        return NULL;
+    nh_vhost *h = &vd->host[vd->n_host++];
+    memset(h, 0, sizeof *h);
+    h->kind = kind;
+    return h;
+}
+
+/* The signature a clock's first connection had (sig: index in the pair),
+ * and mark the merged signatures it stands for as shown. */
 static void clock_sig(const nh_view *v, const nh_pair *cp, uint8_t sig, bool *clocked,
-                      char *buf, size_t len)
+                      nh_vsig *o)
 {
     const nh_sig *s = sig < cp->n_sigs ? nh_csig_at(cp, sig) : NULL;
     if (s == NULL) {
-        snprintf(buf, len, "signature not kept");
+        memset(o, 0, sizeof *o);
         return;
     }
     for (size_t k = 0; k < v->n_sig; k++)
         if (initial_ttl(v->sig[k].s->ttl) == initial_ttl(s->ttl) && same_layout(v->sig[k].s, s) &&
             v->sig[k].s->has_ts)
             clocked[k] = true;
-    sig_words(s, buf, len);
+    vsig_of(s, o);
 }
 
-static void rate_words(uint32_t rate, char *buf, size_t len)
-{
-    if (rate)
-        snprintf(buf, len, "%u Hz", rate);
-    else
-        snprintf(buf, len, "rate not fixed");
-}
-
-/* One line per clock counted on the pair's best reused 4-tuple. */
-static void tuple_evidence(diag_finding *f, const nh_view *v, const nh_state *st,
-                           diag_ctx *ctx, bool *clocked, unsigned *host)
+/* The clocks counted on the pair's best reused 4-tuple. */
+static void tuple_hosts(nh_verdict *vd, const nh_view *v, const nh_state *st,
+                        const diag_ctx *ctx, bool *clocked)
 {
     const nh_pair *cp = &st->p[v->clock_pair];
     if (cp->tuple_ix == 0 || cp->tuple_ix > st->n_tu)
         return;
     const nh_tuple *u = &st->tu[cp->tuple_ix - 1];
-    char cl[64], sv[64], sig[160], rate[32];
-    diag_endpoint(&u->client, u->cport, cl, sizeof cl);
-    diag_endpoint(&u->server, u->sport, sv, sizeof sv);
     for (uint32_t i = 0; i < u->n_lines; i++) {
         if (!(u->clique & (1u << i)))
             continue;
         const nh_tline *l = nh_ctline_at(u, i);
-        clock_sig(v, cp, l->sig, clocked, sig, sizeof sig);
-        rate_words(l->rate, rate, sizeof rate);
-        diag_evidence_add(f, l->ex_packet, l->t0,
-                          "%8.3f  %s > %s  host %u: timestamp clock %s, TSval %u here (about %u "
-                          "at the capture start), %s; %u connections on this reused 4-tuple, "
-                          "%.3f s to %.3f s, alternating with another clock",
-                          diag_rel(ctx, l->t0), cl, sv, ++*host, rate, l->ts0,
-                          clock_origin(l->t0, l->ts0, l->rate, ctx), sig, l->support,
-                          diag_rel(ctx, l->t0), diag_rel(ctx, l->tl));
+        nh_vhost *h = new_host(vd, NH_HOST_TUPLE_CLOCK);
+        if (h == NULL)
+            return;
+        clock_sig(v, cp, l->sig, clocked, &h->sig);
+        h->packet = l->ex_packet;
+        h->t0 = l->t0;
+        h->tl = l->tl;
+        h->client = u->client;
+        h->cport = u->cport;
+        h->server = u->server;
+        h->sport = u->sport;
+        h->rate = l->rate;
+        h->ts0 = l->ts0;
+        h->ts_origin = clock_origin(l->t0, l->ts0, l->rate, ctx);
+        h->support = l->support;
     }
 }
 
-/* One line per confirmed clock of the pair. */
-static void clock_evidence(diag_finding *f, const nh_view *v, const nh_pair *cp,
-                           diag_ctx *ctx, bool *clocked, unsigned *host)
+/* The confirmed clocks of the pair. */
+static void clock_hosts(nh_verdict *vd, const nh_view *v, const nh_pair *cp,
+                        const diag_ctx *ctx, bool *clocked)
 {
-    char cl[64], sv[64], sig[160], rate[32];
     uint32_t need = clock_need(cp);
     for (uint32_t i = 0; i < cp->n_clocks && v->clocks >= 1; i++) {
         const nh_clock *c = nh_cclock_at(cp, i);
         if (!clock_confirmed(c, need))
             continue;
-        clock_sig(v, cp, c->sig, clocked, sig, sizeof sig);
-        diag_endpoint(&cp->client, c->port0, cl, sizeof cl);
-        diag_endpoint(&cp->server, c->ex_server_port, sv, sizeof sv);
-        rate_words(c->rate, rate, sizeof rate);
-        diag_evidence_add(f, c->ex_packet, c->t0,
-                          "%8.3f  %s > %s  host %u: timestamp clock %s, TSval %u here (about %u "
-                          "at the capture start), %s; %u connections from %s ports",
-                          diag_rel(ctx, c->t0), cl, sv, ++*host, rate, c->ts0,
-                          clock_origin(c->t0, c->ts0, c->rate, ctx), sig, c->support,
-                          c->ports2 ? "different" : "the same");
+        nh_vhost *h = new_host(vd, NH_HOST_CLOCK);
+        if (h == NULL)
+            return;
+        clock_sig(v, cp, c->sig, clocked, &h->sig);
+        h->packet = c->ex_packet;
+        h->t0 = c->t0;
+        h->client = cp->client;
+        h->cport = c->port0;
+        h->server = cp->server;
+        h->sport = c->ex_server_port;
+        h->rate = c->rate;
+        h->ts0 = c->ts0;
+        h->ts_origin = clock_origin(c->t0, c->ts0, c->rate, ctx);
+        h->support = c->support;
+        h->ports2 = c->ports2;
     }
 }
 
-static void host_evidence(diag_finding *f, const nh_view *v, const nh_state *st, diag_ctx *ctx)
+/* The hosts the evidence lists: the clocks, then one per TTL/layout pair
+ * not already shown with a clock. */
+static void judge_hosts(nh_verdict *vd, const nh_view *v, const nh_state *st,
+                        const diag_ctx *ctx)
 {
-    char cl[64], sv[64], sig[160];
-    unsigned host = 0;
     bool clocked[2 * NH_MAX_SIGS] = { false };
     if (v->clocks_by_tuple)
-        tuple_evidence(f, v, st, ctx, clocked, &host);
+        tuple_hosts(vd, v, st, ctx, clocked);
     else
-        clock_evidence(f, v, &st->p[v->clock_pair], ctx, clocked, &host);
-    /* one line per TTL/layout pair not already shown with a clock */
+        clock_hosts(vd, v, &st->p[v->clock_pair], ctx, clocked);
     for (size_t k = 0; k < v->n_sig; k++) {
         const nh_sig *s = v->sig[k].s;
         bool dup = clocked[k];
@@ -289,53 +280,42 @@ static void host_evidence(diag_finding *f, const nh_view *v, const nh_state *st,
                   same_layout(v->sig[j].s, s) && v->sig[j].s->has_ts == s->has_ts;
         if (dup)
             continue;
-        sig_words(s, sig, sizeof sig);
-        diag_endpoint(&v->sig[k].p->client, s->ex_port, cl, sizeof cl);
-        diag_endpoint(&v->sig[k].p->server, s->ex_server_port, sv, sizeof sv);
-        diag_evidence_add(f, s->ex_packet, s->first_t,
-                          "%8.3f  %s > %s  host %u: %s; %llu connection%s",
-                          diag_rel(ctx, s->first_t), cl, sv, ++host, sig,
-                          (unsigned long long)v->sig[k].count, v->sig[k].count == 1 ? "" : "s");
+        nh_vhost *h = new_host(vd, NH_HOST_SIG);
+        if (h == NULL)
+            return;
+        vsig_of(s, &h->sig);
+        h->packet = s->ex_packet;
+        h->t0 = s->first_t;
+        h->client = v->sig[k].p->client;
+        h->cport = s->ex_port;
+        h->server = v->sig[k].p->server;
+        h->sport = s->ex_server_port;
+        h->count = v->sig[k].count;
     }
 }
 
 /* Why the clocks counted are hosts. */
-static void clock_explain(diag_finding *f, const nh_view *v, const nh_state *st, const char *ip)
+static void judge_basis(nh_verdict *vd, const nh_view *v, const nh_state *st)
 {
     const nh_pair *cp = &st->p[v->clock_pair];
+    vd->basis = NH_BASIS_NONE;
     if (v->clocks_by_tuple && cp->tuple_ix >= 1 && cp->tuple_ix <= st->n_tu) {
         const nh_tuple *u = &st->tu[cp->tuple_ix - 1];
-        char cl[64], sv[64];
-        diag_endpoint(&u->client, u->cport, cl, sizeof cl);
-        diag_endpoint(&u->server, u->sport, sv, sizeof sv);
-        diag_explain(f, "The 4-tuple %s > %s was used again and again, and the TSvals of its "
-                     "SYNs alternate between %u clock lines, each advancing with the time "
-                     "elapsed, while every step from one line to another goes backwards or "
-                     "jumps further than a 1000 Hz clock could (RFC 7323 5.4: 1 ms to 1 s per "
-                     "tick). One host sends one clock on one 4-tuple (Linux "
-                     "secure_tcp_ts_off(): the same offset for the same addresses and ports), "
-                     "and a rebooted one would not come back to its old line, so each line is "
-                     "a host of its own.",
-                     cl, sv, v->clocks);
-        return;
+        vd->basis = NH_BASIS_TUPLE;
+        vd->tuple_client = u->client;
+        vd->tuple_cport = u->cport;
+        vd->tuple_server = u->server;
+        vd->tuple_sport = u->sport;
+    } else if (v->singles >= 3) {
+        vd->basis = NH_BASIS_SINGLES;
+    } else if (v->clocks >= 2) {
+        vd->basis = NH_BASIS_PORTS;
     }
-    if (v->singles >= 3)
-        diag_explain(f, "%llu connections from %s start timestamp clocks of their own, as "
-                     "Linux 4.10 and Linux 7.0 and later do (a random offset per 4-tuple): "
-                     "those are not counted as hosts, since one such host already shows a new "
-                     "clock on every connection; a clock then needs three connections.",
-                     (unsigned long long)v->singles, ip);
-    else if (v->clocks >= 2)
-        diag_explain(f, "A clock counts only when connections from at least two different "
-                     "source ports lie on it, so that one Linux host randomising its offset "
-                     "per connection (Linux 4.10, 7.0 and later) is not taken for many. A "
-                     "rebooted host also starts a new clock.");
 }
 
-int nh_report(const nh_view *v, const nh_state *st, diag_ctx *ctx, diag_findings *out)
+/* Confidence: the strongest sign, more when two kinds agree. */
+static double judge_confidence(const nh_view *v)
 {
-    const nh_pair *p0 = &st->p[v->first];
-    const nh_pair *cp = &st->p[v->clock_pair];
     double conf = 0;
     unsigned kinds = 0;
     if (v->ttl_initials >= 2) { conf = 0.9; kinds++; }
@@ -347,74 +327,29 @@ int nh_report(const nh_view *v, const nh_state *st, diag_ctx *ctx, diag_findings
         conf += 0.05;
     if (conf > 0.95)
         conf = 0.95;
-    diag_finding *f = diag_add(out, "nat-multiple-hosts", DIAG_INFO, conf);
-    if (f == NULL)
-        return -ENOMEM;
-    f->events = v->conns;
-    f->client = p0->client;
-    f->has_client = true;
-    if (v->n == 1) {
-        f->server = p0->server;
-        f->has_server = true;
-    }
-    char ip[PKT_ADDR_STRLEN], srv[PKT_ADDR_STRLEN], how[256];
-    diag_addr(&p0->client, ip, sizeof ip);
-    diag_addr(&cp->server, srv, sizeof srv);
-    size_t off = 0;
-    how[0] = '\0';
-    if (v->clocks >= 2)
-        off += (size_t)snprintf(how + off, sizeof how - off, "%u timestamp clocks toward %s",
-                                v->clocks, srv);
-    if (v->ttl_initials >= 2 && off < sizeof how)
-        off += (size_t)snprintf(how + off, sizeof how - off, "%s%u initial TTLs",
-                                off ? ", " : "", v->ttl_initials);
-    if (v->layouts >= 2 && off < sizeof how)
-        off += (size_t)snprintf(how + off, sizeof how - off, "%s%u SYN option layouts",
-                                off ? ", " : "", v->layouts);
-    if (v->nots_combos > 0 && v->ts_combos > 0 && off < sizeof how)
-        snprintf(how + off, sizeof how - off, "%sSYNs with and without timestamps",
-                 off ? ", " : "");
+    return conf;
+}
 
-    diag_summary(f, "%s carries at least %u hosts (%s): a NAT or a shared address", ip,
-                 v->hosts_min, how);
-    diag_explain(f, "%llu connection attempts came from %s. Their first SYNs do not all come "
-                 "from one TCP stack: %s. One host has one TCP timestamp clock toward a server "
-                 "(Linux 4.11-6.x keeps one offset per pair of addresses), one initial TTL "
-                 "(64 Linux, BSD and macOS; 128 Windows) and one SYN option layout, so %s is "
-                 "shared by at least %u hosts: a NAT, a proxy or a load balancer in front of "
-                 "them.",
-                 (unsigned long long)v->conns, ip, how, ip, v->hosts_min);
-    clock_explain(f, v, st, ip);
-    if (v->ttl_interleaved)
-        diag_explain(f, "TTLs one or more apart within the same initial value also alternate "
-                     "in time: hosts at different distances behind the address (not counted: "
-                     "a path change can do the same).");
-    diag_explain(f, "A NAT is not a fault. It matters when a server keeps state per address "
-                 "and assumes one host behind it: a per-host timestamp check (tcp_tw_recycle, "
-                 "see paws-reject), TIME_WAIT reuse of the NAT's ports (nat-timewait-mismatch), "
-                 "per-address rate limits.");
-
-    diag_param *pm = diag_param_add(f, "hosts_min", v->hosts_min, "hosts");
-    diag_param_min(pm, v->hosts_min);
-    diag_param_note(pm, "lower bound: %u host%s with timestamps (%u confirmed clock%s, %u "
-                        "TTL/layout pair%s) plus %u TTL/layout pair%s without timestamps",
-                    v->hosts_min - v->nots_combos, v->hosts_min - v->nots_combos == 1 ? "" : "s",
-                    v->clocks, v->clocks == 1 ? "" : "s", v->ts_combos,
-                    v->ts_combos == 1 ? "" : "s", v->nots_combos, v->nots_combos == 1 ? "" : "s");
-    pm = diag_param_add(f, "ts_clocks", v->clocks, "clocks");
-    diag_param_note(pm, "timestamp clocks each confirmed by connections from two or more "
-                        "source ports, or alternating on one reused 4-tuple, toward %s", srv);
-    diag_param_add(f, "ttl_initials", v->ttl_initials, "");
-    diag_param_add(f, "syn_layouts", v->layouts, "");
-    diag_param_add(f, "connections", (double)v->conns, "");
-    host_evidence(f, v, st, ctx);
-
-    diag_remedy_add(f, "Nothing to fix for the NAT itself; check that servers these hosts reach "
-                       "keep no per-address state that assumes one host (Linux "
-                       "net.ipv4.tcp_tw_recycle before 4.12, per-IP connection limits)",
-                    "none: a check");
-    diag_remedy_add(f, "Where such state cannot be changed, give the hosts more outside "
-                       "addresses (a NAT pool) or their own",
-                    "more public addresses; logs keyed by address become clearer as well");
-    return 0;
+void nh_judge(const nh_view *v, const nh_state *st, const diag_ctx *ctx, nh_verdict *vd)
+{
+    const nh_pair *p0 = &st->p[v->first];
+    memset(vd, 0, sizeof *vd);
+    vd->client = p0->client;
+    vd->has_server = v->n == 1;
+    if (vd->has_server)
+        vd->server = p0->server;
+    vd->clock_server = st->p[v->clock_pair].server;
+    vd->conns = v->conns;
+    vd->hosts_min = v->hosts_min;
+    vd->clocks = v->clocks;
+    vd->ts_combos = v->ts_combos;
+    vd->nots_combos = v->nots_combos;
+    vd->ttl_initials = v->ttl_initials;
+    vd->layouts = v->layouts;
+    vd->ttl_interleaved = v->ttl_interleaved;
+    vd->singles = v->singles;
+    vd->severity = DIAG_INFO;
+    vd->confidence = judge_confidence(v);
+    judge_basis(vd, v, st);
+    judge_hosts(vd, v, st, ctx);
 }
