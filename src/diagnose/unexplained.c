@@ -24,6 +24,10 @@
  * a verdict (and at least ERROR_MIN); info when they were only slow (they
  * connected; the report says how slow).
  *
+ * Each finding is judged first into a verdict (counts, severity, the
+ * attempts shown and claimed: su_judge(), ux_judge()), then worded from
+ * the verdict alone (su_words(), ux_words()).
+ *
  * Limits.  "Checked and not found" names the causes the detectors look
  * for; it does not prove a cause absent where the capture lacks what a
  * detector needs (e.g. timestamps for PAWS, the other side of a NAT).
@@ -91,53 +95,78 @@ static void attempt_line(diag_finding *f, const diag_ctx *ctx, const lc_attempt 
     }
 }
 
-/* ---- syn-unanswered ---------------------------------------------------------- */
+/* ---- syn-unanswered: the verdict ----------------------------------------- */
+
+/* What one or several endpoints' unanswered SYNs say (su_judge());
+ * su_words() writes the finding from it and from nothing else. */
+typedef struct su_verdict {
+    uint64_t n, syns;           /* attempts, SYNs sent */
+    size_t   endpoints;         /* server endpoints gathered */
+    pkt_addr server;            /* the first one's: named when endpoints == 1 */
+    uint16_t server_port;
+    bool     at_server;         /* the capture point is the server's */
+    bool     all_abandoned;     /* every client gave up before any retry */
+    enum diag_severity severity;
+    double   confidence;
+    const lc_attempt **shown;   /* EXAMPLES per endpoint, in order */
+    size_t   n_shown;
+    uint64_t *claims;           /* every attempt's first packet, rising */
+    size_t   n_claims;
+} su_verdict;
 
 static bool is_su(const lc_attempt *a, const bool *cl, size_t i)
 {
     return !cl[i] && a->outcome == LC_UNANSWERED;
 }
 
-static int su_finding(diag_ctx *ctx, diag_findings *out, const lc_attempt *att,
-                      const diag_ep_groups *eg, const size_t *which, size_t n_which)
+static void su_verdict_free(su_verdict *vd)
 {
+    free(vd->shown);
+    free(vd->claims);
+    memset(vd, 0, sizeof *vd);
+}
+
+/* Judge the groups which[0..n_which) into *vd (su_verdict_free() in any
+ * case); 0 or -ENOMEM. */
+static int su_judge(const diag_ctx *ctx, const lc_attempt *att, const diag_ep_groups *eg,
+                    const size_t *which, size_t n_which, su_verdict *vd)
+{
+    memset(vd, 0, sizeof *vd);
     /* SYNs the clients abandoned before any retry prove no failure of the
        server: said at severity info (lifecycle.h, LC_D_ABANDONED) */
-    bool all_abandoned = true;
-    for (size_t w = 0; w < n_which && all_abandoned; w++) {
-        const diag_ep_group *gr = &eg->v[which[w]];
-        for (size_t j = gr->first, m = 0; m < gr->n; j = eg->next[j], m++)
-            all_abandoned &= att[j].detail == LC_D_ABANDONED;
-    }
-    diag_finding *f = diag_add(out, "syn-unanswered", all_abandoned ? DIAG_INFO : DIAG_WARNING,
-                               0.7);
-    if (f == NULL)
+    vd->all_abandoned = true;
+    for (size_t w = 0; w < n_which; w++)
+        vd->n += eg->v[which[w]].n;
+    vd->shown = malloc((vd->n ? vd->n : 1) * sizeof *vd->shown);
+    vd->claims = malloc((vd->n ? vd->n : 1) * sizeof *vd->claims);
+    if (vd->shown == NULL || vd->claims == NULL)
         return -ENOMEM;
-    uint64_t n = 0, syns = 0;
     for (size_t w = 0; w < n_which; w++) {
         const diag_ep_group *gr = &eg->v[which[w]];
         for (size_t j = gr->first, m = 0; m < gr->n; j = eg->next[j], m++) {
-            n++;
-            syns += att[j].syns;
+            vd->all_abandoned &= att[j].detail == LC_D_ABANDONED;
+            vd->syns += att[j].syns;
             if (m < EXAMPLES)
-                attempt_line(f, ctx, &att[j]);
+                vd->shown[vd->n_shown++] = &att[j];
+            vd->claims[vd->n_claims++] = att[j].first_packet;
         }
     }
-    const diag_ep_group *g0 = &eg->v[which[0]];
-    char s[64];
-    diag_endpoint(&g0->addr, g0->port, s, sizeof s);
-    f->events = n;
-    if (n_which == 1) {
-        f->server = g0->addr;
-        f->server_port = g0->port;
-        f->has_server = true;
-        diag_summary(f, "%llu connection attempt%s to %s got no answer at all (%llu SYNs)",
-                     (unsigned long long)n, n == 1 ? "" : "s", s, (unsigned long long)syns);
-    } else {
-        diag_summary(f, "%llu connection attempts to %zu other server endpoints got no answer "
-                     "at all (%llu SYNs)", (unsigned long long)n, n_which, (unsigned long long)syns);
-    }
-    if (ctx->vantage == DIAG_VANTAGE_SERVER)
+    /* claims must rise: the groups' attempts are gathered and sorted */
+    qsort(vd->claims, vd->n_claims, sizeof *vd->claims, cmp_u64);
+    vd->severity = vd->all_abandoned ? DIAG_INFO : DIAG_WARNING;
+    vd->confidence = 0.7;
+    vd->endpoints = n_which;
+    vd->server = eg->v[which[0]].addr;
+    vd->server_port = eg->v[which[0]].port;
+    vd->at_server = ctx->vantage == DIAG_VANTAGE_SERVER;
+    return 0;
+}
+
+/* ---- syn-unanswered: the words -------------------------------------------- */
+
+static void su_explain(diag_finding *f, const su_verdict *vd)
+{
+    if (vd->at_server)
         diag_explain(f, "The SYNs reached the capture point at the server, and the server sent "
                      "nothing back: no SYN-ACK, no RST. A listener whose accept queue is full "
                      "drops SYNs (ListenOverflows/ListenDrops), so does a host firewall, and so "
@@ -147,7 +176,7 @@ static int su_finding(diag_ctx *ctx, diag_findings *out, const lc_attempt *att,
                      "ICMP error. They were dropped on the way (a firewall, a NAT without a free "
                      "port, a route) or by the server. A capture at the server side would tell "
                      "which: if the SYNs are not there, the path dropped them.");
-    if (all_abandoned)
+    if (vd->all_abandoned)
         diag_explain(f, "Each attempt sent one SYN and the client never retried it, although "
                      "the capture went on: every stack retransmits an unanswered SYN after 1 "
                      "or 3 s, so the client gave up first (happy eyeballs racing another "
@@ -156,29 +185,56 @@ static int su_finding(diag_ctx *ctx, diag_findings *out, const lc_attempt *att,
     diag_explain(f, "No cause tcpdoctor knows matched these attempts (TIME_WAIT or NAT port "
                  "reuse, per-host timestamp checks, a port pool at its ceiling): they are "
                  "counted as unexplained.");
-    diag_param_add(f, "attempts", (double)n, "attempts");
-    diag_param_add(f, "syns", (double)syns, "SYNs");
+}
+
+/* The finding of a verdict; NULL when out of memory. */
+static diag_finding *su_words(const su_verdict *vd, const diag_ctx *ctx, diag_findings *out)
+{
+    diag_finding *f = diag_add(out, "syn-unanswered", vd->severity, vd->confidence);
+    if (f == NULL)
+        return NULL;
+    for (size_t i = 0; i < vd->n_shown; i++)
+        attempt_line(f, ctx, vd->shown[i]);
+    char s[64];
+    diag_endpoint(&vd->server, vd->server_port, s, sizeof s);
+    f->events = vd->n;
+    if (vd->endpoints == 1) {
+        f->server = vd->server;
+        f->server_port = vd->server_port;
+        f->has_server = true;
+        diag_summary(f, "%llu connection attempt%s to %s got no answer at all (%llu SYNs)",
+                     (unsigned long long)vd->n, vd->n == 1 ? "" : "s", s,
+                     (unsigned long long)vd->syns);
+    } else {
+        diag_summary(f, "%llu connection attempts to %zu other server endpoints got no answer "
+                     "at all (%llu SYNs)", (unsigned long long)vd->n, vd->endpoints,
+                     (unsigned long long)vd->syns);
+    }
+    su_explain(f, vd);
+    diag_param_add(f, "attempts", (double)vd->n, "attempts");
+    diag_param_add(f, "syns", (double)vd->syns, "SYNs");
     diag_remedy_add(f, "Check the server's listen queue and counters (nstat -az "
                        "TcpExtListenOverflows TcpExtListenDrops) and its firewall",
                     "none: diagnosis");
     diag_remedy_add(f, "Capture on the other side of the path (at the server if this is the "
                        "client, and the reverse) to see where the SYNs disappear",
                     "none: diagnosis");
-    /* claims must rise: the groups' attempts are gathered and sorted */
-    uint64_t *fp = malloc(n * sizeof *fp);
-    if (fp == NULL)
-        return -ENOMEM;
-    size_t k = 0;
-    for (size_t w = 0; w < n_which; w++) {
-        const diag_ep_group *gr = &eg->v[which[w]];
-        for (size_t j = gr->first, m = 0; m < gr->n; j = eg->next[j], m++)
-            fp[k++] = att[j].first_packet;
-    }
-    qsort(fp, k, sizeof *fp, cmp_u64);
-    int rc = 0;
-    for (size_t i = 0; i < k && rc == 0; i++)
-        rc = diag_claim(f, fp[i]);
-    free(fp);
+    return f;
+}
+
+/* ---- syn-unanswered: group, judge, word, claim ----------------------------- */
+
+static int su_finding(diag_ctx *ctx, diag_findings *out, const lc_attempt *att,
+                      const diag_ep_groups *eg, const size_t *which, size_t n_which)
+{
+    su_verdict vd;
+    int rc = su_judge(ctx, att, eg, which, n_which, &vd);
+    diag_finding *f = rc == 0 ? su_words(&vd, ctx, out) : NULL;
+    if (f == NULL)
+        rc = -ENOMEM;
+    for (size_t i = 0; i < vd.n_claims && rc == 0; i++)
+        rc = diag_claim(f, vd.claims[i]);
+    su_verdict_free(&vd);
     return rc;
 }
 
@@ -226,38 +282,120 @@ static int su_findings(diag_ctx *ctx, diag_findings *out, const lc_attempt *att,
     return rc;
 }
 
-/* ---- unexplained-failures ----------------------------------------------------- */
+/* ---- unexplained-failures: the verdict ------------------------------------ */
+
+/* One server endpoint's unexplained attempts, as the verdict shows them. */
+typedef struct ux_group {
+    pkt_addr addr;
+    uint16_t port;
+    uint64_t by[LC_N_OUTCOMES];     /* its attempts by outcome */
+    const lc_attempt *ex[EXAMPLES]; /* the first ones */
+    size_t   n_ex;
+} ux_group;
+
+/* What the unexplained failed or slow attempts say (ux_judge());
+ * ux_words() writes the finding from it and from nothing else. */
+typedef struct ux_verdict {
+    uint64_t by[LC_N_OUTCOMES], failed, total;
+    enum diag_severity severity;
+    double   confidence;
+    ux_group *groups;           /* by server endpoint, in order of appearance */
+    size_t   n_groups;
+    uint64_t *claims;           /* the attempts' first packets, in order */
+    size_t   n_claims;
+} ux_verdict;
 
 static bool is_ux(const lc_attempt *a, const bool *cl, size_t i)
 {
     return !cl[i] && counts(a) && a->outcome != LC_UNANSWERED;
 }
 
-static void ux_group_line(diag_finding *f, const diag_ctx *ctx, const lc_attempt *att,
-                          const diag_ep_group *gr, const size_t *next)
+static void ux_verdict_free(ux_verdict *vd)
 {
-    uint64_t by[LC_N_OUTCOMES] = { 0 };
-    for (size_t j = gr->first, m = 0; m < gr->n; j = next[j], m++)
-        by[att[j].outcome]++;
+    free(vd->groups);
+    free(vd->claims);
+    memset(vd, 0, sizeof *vd);
+}
+
+/* Gather the unexplained attempts by server endpoint into vd->groups. */
+static int ux_judge_groups(const lc_attempt *att, size_t n, const bool *cl, ux_verdict *vd)
+{
+    diag_ep_groups eg;
+    int rc = diag_ep_groups_init(&eg, n, (uint64_t)(uintptr_t)vd * 0x9e3779b97f4a7c15ULL);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (is_ux(&att[i], cl, i) && diag_ep_groups_add(&eg, &att[i].server, att[i].server_port, i) < 0)
+            rc = -ENOMEM;
+    if (rc == 0 && eg.n > 0) {
+        vd->groups = calloc(eg.n, sizeof *vd->groups);
+        if (vd->groups == NULL)
+            rc = -ENOMEM;
+    }
+    for (size_t k = 0; k < eg.n && rc == 0; k++) {
+        const diag_ep_group *gr = &eg.v[k];
+        ux_group *g = &vd->groups[vd->n_groups++];
+        g->addr = gr->addr;
+        g->port = gr->port;
+        for (size_t j = gr->first, m = 0; m < gr->n; j = eg.next[j], m++) {
+            g->by[att[j].outcome]++;
+            if (m < EXAMPLES)
+                g->ex[g->n_ex++] = &att[j];
+        }
+    }
+    diag_ep_groups_free(&eg);
+    return rc;
+}
+
+/* Judge the unexplained attempts other than unanswered SYNs into *vd
+ * (ux_verdict_free() in any case; vd->total 0: none); 0 or -ENOMEM. */
+static int ux_judge(const lc_attempt *att, size_t n, const bool *cl,
+                    const diag_accounting *acc, ux_verdict *vd)
+{
+    memset(vd, 0, sizeof *vd);
+    for (size_t i = 0; i < n; i++)
+        if (is_ux(&att[i], cl, i)) {
+            vd->by[att[i].outcome]++;
+            vd->failed += att[i].outcome != LC_SLOW;
+            vd->total++;
+        }
+    if (vd->total == 0)
+        return 0;
+    uint64_t judged = acc->lc.attempts - acc->lc.by_outcome[LC_NO_VERDICT];
+    vd->severity = vd->failed == 0 ? DIAG_INFO
+                 : vd->failed >= ERROR_MIN && vd->failed * 100 >= judged * ERROR_SHARE ? DIAG_ERROR
+                 : DIAG_WARNING;
+    vd->confidence = 0.5;
+    vd->claims = malloc(vd->total * sizeof *vd->claims);
+    if (vd->claims == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (is_ux(&att[i], cl, i))
+            vd->claims[vd->n_claims++] = att[i].first_packet;
+    return ux_judge_groups(att, n, cl, vd);
+}
+
+/* ---- unexplained-failures: the words ---------------------------------------- */
+
+static void ux_group_line(diag_finding *f, const diag_ctx *ctx, const ux_group *g)
+{
     char ep[64], parts[256];
     size_t len = 0;
     parts[0] = '\0';
     for (int o = 0; o < LC_N_OUTCOMES; o++) {
-        if (by[o] == 0)
+        if (g->by[o] == 0)
             continue;
         int w = snprintf(parts + len, sizeof parts - len, "%s%llu %s", len ? ", " : "",
-                         (unsigned long long)by[o], lc_outcome_name((enum lc_outcome)o));
+                         (unsigned long long)g->by[o], lc_outcome_name((enum lc_outcome)o));
         if (w < 0 || (size_t)w >= sizeof parts - len)
             break;
         len += (size_t)w;
     }
-    diag_endpoint(&gr->addr, gr->port, ep, sizeof ep);
+    diag_endpoint(&g->addr, g->port, ep, sizeof ep);
     diag_evidence_add(f, 0, 0, "to %s: %s", ep, parts);
-    for (size_t j = gr->first, m = 0; m < gr->n && m < EXAMPLES; j = next[j], m++)
-        attempt_line(f, ctx, &att[j]);
+    for (size_t m = 0; m < g->n_ex; m++)
+        attempt_line(f, ctx, g->ex[m]);
 }
 
-static void ux_words(diag_finding *f, const uint64_t *by)
+static void ux_outcome_words(diag_finding *f, const uint64_t *by)
 {
     static const char *const words[LC_N_OUTCOMES] = {
         [LC_SLOW] = "slow: connected only after retransmitted SYNs or SYN-ACKs (a lost "
@@ -277,59 +415,54 @@ static void ux_words(diag_finding *f, const uint64_t *by)
             diag_explain(f, "%s.", words[o]);
 }
 
-static int ux_finding(diag_ctx *ctx, diag_findings *out, const lc_attempt *att, size_t n,
-                      const bool *cl, const diag_accounting *acc)
+/* The finding of a verdict; NULL when out of memory. */
+static diag_finding *ux_words(const ux_verdict *vd, const diag_ctx *ctx, diag_findings *out)
 {
-    uint64_t by[LC_N_OUTCOMES] = { 0 }, failed = 0, total = 0;
-    for (size_t i = 0; i < n; i++)
-        if (is_ux(&att[i], cl, i)) {
-            by[att[i].outcome]++;
-            failed += att[i].outcome != LC_SLOW;
-            total++;
-        }
-    if (total == 0)
-        return 0;
-    uint64_t judged = acc->lc.attempts - acc->lc.by_outcome[LC_NO_VERDICT];
-    enum diag_severity sev = failed == 0 ? DIAG_INFO
-                           : failed >= ERROR_MIN && failed * 100 >= judged * ERROR_SHARE ? DIAG_ERROR
-                           : DIAG_WARNING;
-    diag_finding *f = diag_add(out, "unexplained-failures", sev, 0.5);
+    diag_finding *f = diag_add(out, "unexplained-failures", vd->severity, vd->confidence);
     if (f == NULL)
-        return -ENOMEM;
-    f->events = total;
+        return NULL;
+    f->events = vd->total;
     diag_summary(f, "%llu failed and %llu slow connection attempt%s that no finding explains",
-                 (unsigned long long)failed, (unsigned long long)by[LC_SLOW],
-                 total == 1 ? "" : "s");
+                 (unsigned long long)vd->failed, (unsigned long long)vd->by[LC_SLOW],
+                 vd->total == 1 ? "" : "s");
     diag_explain(f, "These attempts failed or were slow, and no cause tcpdoctor knows matched "
                  "them (TIME_WAIT or NAT port reuse, non-increasing ISNs, per-host timestamp "
                  "checks behind a NAT, a port pool at its ceiling, fragments, refusals). The "
                  "evidence groups them by server endpoint and outcome:");
-    ux_words(f, by);
-    diag_param_add(f, "failed", (double)failed, "attempts");
-    diag_param_add(f, "slow", (double)by[LC_SLOW], "attempts");
+    ux_outcome_words(f, vd->by);
+    diag_param_add(f, "failed", (double)vd->failed, "attempts");
+    diag_param_add(f, "slow", (double)vd->by[LC_SLOW], "attempts");
     diag_remedy_add(f, "Capture at both ends of the path at once: where the packets disappear "
                        "tells which device drops them",
                     "none: diagnosis");
     diag_remedy_add(f, "Read the server's counters for the times in the evidence (nstat -az "
                        "TcpExtListenOverflows TcpExtTCPTimeouts TcpExtTCPAbortOnData)",
                     "none: diagnosis");
-
-    diag_ep_groups eg;
-    int rc = diag_ep_groups_init(&eg, n, (uint64_t)(uintptr_t)f * 0x9e3779b97f4a7c15ULL);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (is_ux(&att[i], cl, i) && diag_ep_groups_add(&eg, &att[i].server, att[i].server_port, i) < 0)
-            rc = -ENOMEM;
-    for (size_t k = 0; k < eg.n && rc == 0; k++)
-        ux_group_line(f, ctx, att, &eg.v[k], eg.next);
-    if (rc == 0 && eg.n == 1) {
-        f->server = eg.v[0].addr;
-        f->server_port = eg.v[0].port;
+    for (size_t k = 0; k < vd->n_groups; k++)
+        ux_group_line(f, ctx, &vd->groups[k]);
+    if (vd->n_groups == 1) {
+        f->server = vd->groups[0].addr;
+        f->server_port = vd->groups[0].port;
         f->has_server = true;
     }
-    diag_ep_groups_free(&eg);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (is_ux(&att[i], cl, i))
-            rc = diag_claim(f, att[i].first_packet);
+    return f;
+}
+
+/* ---- unexplained-failures: judge, word, claim ------------------------------- */
+
+static int ux_finding(diag_ctx *ctx, diag_findings *out, const lc_attempt *att, size_t n,
+                      const bool *cl, const diag_accounting *acc)
+{
+    ux_verdict vd;
+    int rc = ux_judge(att, n, cl, acc, &vd);
+    if (rc == 0 && vd.total > 0) {
+        diag_finding *f = ux_words(&vd, ctx, out);
+        if (f == NULL)
+            rc = -ENOMEM;
+        for (size_t i = 0; i < vd.n_claims && rc == 0; i++)
+            rc = diag_claim(f, vd.claims[i]);
+    }
+    ux_verdict_free(&vd);
     return rc;
 }
 
