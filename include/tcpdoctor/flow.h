@@ -48,7 +48,17 @@ typedef struct flow_endpoint {
     uint64_t bytes;             /* TCP payload bytes (per IP length) */
     uint64_t ip_bytes;          /* IP datagram bytes */
     bool     seq_seen;          /* next_seq is meaningful */
+    /* What the capture shows of this side's sending and acknowledging, for
+       the lifecycle stage's stall and reset verdicts (lifecycle.h):
+       sent_end is moved by this side's own segments only (next_seq also
+       follows the peer's ACKs of data the capture missed).  Beside next_seq:
+       every packet updates them together. */
+    bool     sent_seen;
+    bool     ack_seen;          /* it sent a segment with ACK (RSTs aside) */
     uint32_t next_seq;          /* highest seq + len (+SYN/FIN) sent: final seq */
+    uint32_t sent_end;          /* highest seq + len of its captured segments */
+    uint32_t ack_max;           /* the highest acknowledgment number it sent */
+    int64_t  ack_max_ts;        /* when that acknowledgment first came */
     uint64_t retransmits;       /* segments whose payload was already sent */
     bool     fin_seen;
     uint64_t fin_packet;        /* first FIN */
@@ -66,15 +76,6 @@ typedef struct flow_endpoint {
     int64_t  tsval_first_ts;    /* capture times of those two TSvals */
     int64_t  tsval_last_ts;
     uint32_t zero_windows;
-    /* What the capture shows of this side's sending and acknowledging, for
-       the lifecycle stage's stall and reset verdicts (lifecycle.h):
-       sent_end is moved by this side's own segments only (next_seq also
-       follows the peer's ACKs of data the capture missed). */
-    bool     sent_seen;
-    uint32_t sent_end;          /* highest seq + len of its captured segments */
-    bool     ack_seen;          /* it sent a segment with ACK (RSTs aside) */
-    uint32_t ack_max;           /* the highest acknowledgment number it sent */
-    int64_t  ack_max_ts;        /* when that acknowledgment first came */
     uint64_t retrans_packet;    /* its last payload retransmission (0: none) */
     int64_t  retrans_ts;
     uint32_t retrans_seq;       /* that segment's sequence number */
