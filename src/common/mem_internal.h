@@ -2,6 +2,7 @@
 #ifndef TCPDOCTOR_COMMON_MEM_INTERNAL_H
 #define TCPDOCTOR_COMMON_MEM_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -71,6 +72,27 @@ static inline void *mem_grow(void *p, size_t old_bytes, size_t bytes)
         memcpy(q, p, old_bytes);
     free(p);
     return q;
+}
+
+/*
+ * Room for one more element in an array of n elements of elem bytes with
+ * capacity *cap: doubles it (first: `first`) with plain realloc() when it
+ * is full.  True when there is room; false (array and *cap untouched) when
+ * out of memory or the size would overflow.
+ */
+static inline bool mem_room(void **v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return true;
+    size_t nc = *cap ? *cap * 2 : first;
+    if (nc < *cap || nc > SIZE_MAX / elem)
+        return false;
+    void *p = realloc(*v, nc * elem);
+    if (p == NULL)
+        return false;
+    *v = p;
+    *cap = nc;
+    return true;
 }
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem_internal.h"
 #include "tcpdoctor/diagnose.h"
 
 /*
@@ -31,15 +32,7 @@ static char *vfmt(const char *fmt, va_list ap)
 
 static bool grow(void **v, size_t *cap, size_t n, size_t elem)
 {
-    if (n < *cap)
-        return true;
-    size_t nc = *cap ? *cap * 2 : 4;
-    void *p = realloc(*v, nc * elem);
-    if (p == NULL)
-        return false;
-    *v = p;
-    *cap = nc;
-    return true;
+    return mem_room(v, cap, n, elem, 4);
 }
 
 diag_finding *diag_add(diag_findings *fs, const char *id, enum diag_severity sev,

@@ -108,15 +108,7 @@ void lc_free(lc_stage *s)
 
 static bool grow(void **v, size_t *cap, size_t n, size_t elem)
 {
-    if (n < *cap)
-        return true;
-    size_t nc = *cap ? *cap * 2 : 64;
-    void *p = realloc(*v, nc * elem);
-    if (p == NULL)
-        return false;
-    *v = p;
-    *cap = nc;
-    return true;
+    return mem_room(v, cap, n, elem, 64);
 }
 
 /* ---- hosts: which directions the capture shows -------------------------- */
