@@ -488,8 +488,8 @@ void diag_engine_conn(void *engine, const flow_conn *c, void **tuple_data)
  */
 typedef struct claim_key {
     uint32_t det;               /* position in detectors[] */
-    uint16_t port;
-    pkt_addr addr;              /* server, or client (port 0xffff... see kind) */
+    uint16_t port;              /* the server's port; 0 for kind 1 */
+    pkt_addr addr;              /* the finding's server (kind 0) or client (kind 1) */
     uint8_t  kind;              /* 0: server endpoint, 1: client alone */
     size_t   idx;               /* in out->v */
 } claim_key;

@@ -305,10 +305,10 @@ static int cmp_icmp(const void *x, const void *y)
     return a->ts < b->ts ? -1 : a->ts > b->ts;
 }
 
-/* An ICMP error that quotes this attempt's SYN (same 4-tuple, the client's
- * ISN as sequence number... any SYN of it shares the ISN), sent while the
- * attempt lasted or within one RTO after its last SYN. */
-static const icmp_err *icmp_for(const lc_stage *s, const lc_attempt *a, uint32_t isn, bool isn_known)
+/* An ICMP error that quotes this attempt's 4-tuple, sent while the attempt
+ * lasted or within one RTO after it (its quoted sequence number is not
+ * compared: the attempt keeps no ISN). */
+static const icmp_err *icmp_for(const lc_stage *s, const lc_attempt *a)
 {
     icmp_err key;
     memset(&key, 0, sizeof key);
@@ -329,8 +329,6 @@ static const icmp_err *icmp_for(const lc_stage *s, const lc_attempt *a, uint32_t
         if (memcmp(e, &key, offsetof(icmp_err, q_seq)) != 0)
             break;
         if (e->ts < a->first_ts || e->ts > a->last_ts + LC_RTO_NS)
-            continue;
-        if (isn_known && e->q_seq != isn)
             continue;
         return e;
     }
@@ -356,7 +354,7 @@ static int64_t stretch_end(const lc_stage *s, int64_t t)
 static void settle(lc_stage *s, lc_attempt *a)
 {
     if (a->outcome == LC_UNANSWERED && s->n_icmp > 0) {
-        const icmp_err *e = icmp_for(s, a, 0, false);
+        const icmp_err *e = icmp_for(s, a);
         if (e != NULL) {
             a->outcome = LC_REFUSED;
             a->detail = LC_D_ICMP;
