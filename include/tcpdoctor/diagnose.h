@@ -138,6 +138,9 @@ void diag_remedy_shared(diag_finding *f, enum diag_remedy_id id);
 /* The catalogue's id of a shared remedy ("tw-reuse"), NULL when out of range. */
 const char *diag_remedy_name(enum diag_remedy_id id);
 const diag_param *diag_param_get(const diag_finding *f, const char *name);
+/* What the finding is about, into buf (at least 128 bytes): "10.0.0.1 ->
+ * 10.0.0.2:80", "[fd00::2]:80", "10.0.0.1", or "" when it has no subject. */
+const char *diag_finding_subject(const diag_finding *f, char *buf, size_t len);
 /* The finding explains the attempt that began at first_packet (its claims
  * stay rising: a claim not above the last is ignored).  0 or -ENOMEM. */
 int diag_claim(diag_finding *f, uint64_t first_packet);

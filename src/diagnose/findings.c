@@ -194,6 +194,25 @@ void diag_remedy_add(diag_finding *f, const char *action, const char *tradeoff)
     f->n_remedies++;
 }
 
+const char *diag_finding_subject(const diag_finding *f, char *buf, size_t len)
+{
+    char a[PKT_ADDR_STRLEN], b[PKT_ADDR_STRLEN];
+    buf[0] = '\0';
+    if (f->has_server) {
+        pkt_addr_str(&f->server, b, sizeof b);
+        const char *pre = f->has_client ? pkt_addr_str(&f->client, a, sizeof a) : "";
+        const char *arrow = f->has_client ? " -> " : "";
+        if (f->server_port == 0)
+            snprintf(buf, len, "%s%s%s", pre, arrow, b);
+        else
+            snprintf(buf, len, pkt_addr_is_v4(&f->server) ? "%s%s%s:%u" : "%s%s[%s]:%u", pre,
+                     arrow, b, f->server_port);
+    } else if (f->has_client) {
+        snprintf(buf, len, "%s", pkt_addr_str(&f->client, a, sizeof a));
+    }
+    return buf;
+}
+
 int diag_claim(diag_finding *f, uint64_t first_packet)
 {
     if (f->n_claims > 0 && f->claims[f->n_claims - 1] >= first_packet)
@@ -312,20 +331,6 @@ static int cmp_u64(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-/* What a finding is about, for the aggregate's evidence lines. */
-static void subject_of(const diag_finding *f, char *buf, size_t len)
-{
-    char a[PKT_ADDR_STRLEN], b[PKT_ADDR_STRLEN];
-    if (f->has_client && f->has_server)
-        snprintf(buf, len, "%s -> %s:%u", pkt_addr_str(&f->client, a, sizeof a),
-                 pkt_addr_str(&f->server, b, sizeof b), f->server_port);
-    else if (f->has_server)
-        snprintf(buf, len, "%s:%u", pkt_addr_str(&f->server, b, sizeof b), f->server_port);
-    else if (f->has_client)
-        snprintf(buf, len, "%s", pkt_addr_str(&f->client, a, sizeof a));
-    else
-        snprintf(buf, len, "-");
-}
 
 /* Findings v[m[0]], v[m[1]], ... (n of them, most important first) become
  * one: the first's words and remedies, every one's subject and summary as
@@ -352,10 +357,11 @@ static int merge_into_first(diag_findings *fs, const size_t *m, size_t n)
     for (size_t k = 0; k < n; k++) {
         const diag_finding *f = &fs->v[m[k]];
         char subj[160];
-        subject_of(f, subj, sizeof subj);
+        diag_finding_subject(f, subj, sizeof subj);
         uint64_t pkt = f->n_evidence > 0 ? f->evidence[0].packet : 0;
         int64_t ts = f->n_evidence > 0 ? f->evidence[0].ts_ns : 0;
-        diag_evidence_add(&agg, pkt, ts, "%s  %s: %s", diag_severity_name(f->severity), subj,
+        diag_evidence_add(&agg, pkt, ts, "%s  %s: %s", diag_severity_name(f->severity),
+                          subj[0] ? subj : "-",
                           f->summary ? f->summary : "");
     }
     diag_param_add(&agg, "findings", (double)n, "findings");

@@ -103,10 +103,16 @@ static void claimed_by_json(FILE *out, const diag_findings *fs, uint64_t first_p
 
 static void endpoint_json(FILE *out, const pkt_addr *a, uint16_t port)
 {
-    char t[PKT_ADDR_STRLEN], b[PKT_ADDR_STRLEN + 16];
+    char b[PKT_ADDR_STRLEN + 16];
+    rep_json_string(out, rep_endpoint(b, sizeof b, a, port));
+}
+
+const char *rep_endpoint(char *buf, size_t len, const pkt_addr *a, uint16_t port)
+{
+    char t[PKT_ADDR_STRLEN];
     pkt_addr_str(a, t, sizeof t);
-    snprintf(b, sizeof b, pkt_addr_is_v4(a) ? "%s:%u" : "[%s]:%u", t, port);
-    rep_json_string(out, b);
+    snprintf(buf, len, pkt_addr_is_v4(a) ? "%s:%u" : "[%s]:%u", t, port);
+    return buf;
 }
 
 static void jdouble(FILE *out, double v)

@@ -13,13 +13,6 @@
 static const char *bold(bool color) { return color ? "\033[1m" : ""; }
 static const char *reset(bool color) { return color ? "\033[0m" : ""; }
 
-static void endpoint(char *buf, size_t len, const pkt_addr *a, uint16_t port)
-{
-    char t[PKT_ADDR_STRLEN];
-    pkt_addr_str(a, t, sizeof t);
-    snprintf(buf, len, pkt_addr_is_v4(a) ? "%s:%u" : "[%s]:%u", t, port);
-}
-
 static void sysctls_text(FILE *out, const audit_snapshot *s, bool color)
 {
     size_t n;
@@ -84,7 +77,7 @@ static void sockets_text(FILE *out, const audit_snapshot *s, const rep_audit_inf
     for (size_t i = 0; i < top; i++) {
         char l[PKT_ADDR_STRLEN], r[PKT_ADDR_STRLEN + 10], timers[48] = "-";
         pkt_addr_str(&d[i].local, l, sizeof l);
-        endpoint(r, sizeof r, &d[i].remote, d[i].remote_port);
+        rep_endpoint(r, sizeof r, &d[i].remote, d[i].remote_port);
         if (d[i].timewait > 0)
             snprintf(timers, sizeof timers, "%.1f-%.1f s", d[i].tw_min_ms / 1000.0,
                      d[i].tw_max_ms / 1000.0);

@@ -104,24 +104,6 @@ static void param_text(FILE *out, const diag_param *p)
         fprintf(out, "    %-24s %s\n", "", p->note);
 }
 
-/* What the finding is about, for its heading: "10.0.0.2:80", "10.0.0.1 -> 10.0.0.2:80". */
-static const char *subject_text(const diag_finding *f, char *buf, size_t len)
-{
-    char a[PKT_ADDR_STRLEN], b[PKT_ADDR_STRLEN];
-    buf[0] = '\0';
-    if (f->has_server) {
-        pkt_addr_str(&f->server, b, sizeof b);
-        const char *fmt = pkt_addr_is_v4(&f->server) ? "%s%s%s:%u" : "%s%s[%s]:%u";
-        if (f->server_port == 0)
-            fmt = "%s%s%s";
-        snprintf(buf, len, fmt, f->has_client ? pkt_addr_str(&f->client, a, sizeof a) : "",
-                 f->has_client ? " -> " : "", b, f->server_port);
-    } else if (f->has_client) {
-        snprintf(buf, len, "%s", pkt_addr_str(&f->client, a, sizeof a));
-    }
-    return buf;
-}
-
 /* Remedies already printed in this report, to say each once. */
 typedef struct remedy_seen {
     const char *action[64];
@@ -164,7 +146,7 @@ static void finding_text_seen(FILE *out, const diag_finding *f, size_t i, const 
     snprintf(sev, sizeof sev, "%s", diag_severity_name(f->severity));
     for (char *s = sev; *s; s++)
         *s = (char)(*s - (*s >= 'a' && *s <= 'z' ? 32 : 0));
-    subject_text(f, subj, sizeof subj);
+    diag_finding_subject(f, subj, sizeof subj);
     fprintf(out, "%s[%zu] %s%-7s%s %s%s%s%s%s  (confidence %.0f%%, %s)\n", c->bold, i + 1,
             sev_colour(c, f->severity), sev, c->reset, c->bold, f->id, c->reset,
             subj[0] ? "  " : "", subj, f->confidence * 100.0,
